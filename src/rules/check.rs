@@ -1,0 +1,1 @@
+//! Static checks over a compiled rule set (STUB: being implemented).

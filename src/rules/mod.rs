@@ -1,0 +1,24 @@
+//! Rule sets: the file format, the loader (whole directory, every error at
+//! `file:line:col`), static checks, the content revision, and the locked-down
+//! Rhai sandbox. See `docs/rules.md`.
+
+pub mod catalog;
+mod check;
+mod error;
+mod load;
+pub mod matcher;
+mod model;
+pub mod sandbox;
+pub mod template;
+pub mod testcase;
+pub mod value;
+
+pub use catalog::{AttemptField, EvidenceField, Fact, FactType};
+pub use error::{EvalError, LoadError, LoadErrors};
+pub use load::{load_dir, load_sources, SourceFile, MAX_FILE_BYTES, MAX_SET_BYTES};
+pub use matcher::Matcher;
+pub use model::*;
+pub use sandbox::Sandbox;
+pub use template::Template;
+pub use testcase::{RuleTestDoc, SequenceStep, TestCase};
+pub use value::{FactLookup, FactValue, ItemLookup};

@@ -1,0 +1,4 @@
+//! The locked-down Rhai engine (STUB: being implemented).
+
+#[derive(Debug, Default)]
+pub struct Sandbox {}
