@@ -7,7 +7,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod engine;
 pub mod execute;
 pub mod observe;
+pub mod reload;
 pub mod rules;
+pub mod telemetry;

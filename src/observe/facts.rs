@@ -58,6 +58,15 @@ pub struct WfeFacts {
     pub was_execution_failure: bool,
     /// `status.failureDetails.reason` of this WFE, `""` when none.
     pub failure_reason: String,
+    /// `metadata.labels`/`annotations` are not facts; the current status is
+    /// carried so the engine can compute the desired status and whether it
+    /// changed (not readable by rules).
+    #[serde(skip)]
+    pub status: crate::api::WorkflowExecutionStatus,
+    /// `spec.remediationRequestRef.name`: the audit correlation id.
+    pub correlation_id: String,
+    /// `spec.parameters` (unfiltered, as audited).
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 /// The execution object found at this WFE's lock name (PipelineRun or Job),

@@ -73,6 +73,7 @@ facts! {
     WfeExecutionRef => "wfe.executionRef": Str, "`status.executionRef.name`, empty when unset.";
     WfeClearBlock => "wfe.clearBlock": Str, "Value of the `kubernaut.ai/clear-block` annotation.";
     WfeTimesOutAt => "wfe.timesOutAt": Time, "`spec.timesOutAt`.";
+    WfeLockName => "wfe.lockName": Str, "The deterministic execution object name for the target (`wfe-` + 16 hex of sha256).";
     ExecExists => "execution.exists": Bool, "An execution object exists at this WFE's lock name.";
     ExecKind => "execution.kind": Str, "`PipelineRun`, `Job`, or empty.";
     ExecName => "execution.name": Str, "Its name (`wfe-` + 16 hex of sha256(target)).";
@@ -122,6 +123,10 @@ facts! {
     FailureWasExecutionFailure => "failure.wasExecutionFailure": Bool, "Whether the failure happened during execution.";
     FailureExitCode => "failure.exitCode": Int, "Exit code reported with the failure (null when none).";
     FailureRecommendation => "failure.recommendation": Str, "The Summary rules' recommendation for the reason.";
+    FailureFailedTaskName => "failure.failedTaskName": Str, "Failed TaskRun / container reported with the failure (classified failures only).";
+    FailureFailedPipelineTask => "failure.failedPipelineTask": Str, "Its pipeline task name.";
+    FailureFailedTaskIndex => "failure.failedTaskIndex": Int, "Its index.";
+    FailureExecutionTime => "failure.executionTime": Str, "Execution time before the failure (Go duration, whole seconds), when the WFE had started.";
 }
 
 macro_rules! item_fields {

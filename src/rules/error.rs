@@ -13,7 +13,11 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -44,6 +48,9 @@ pub struct EvalError {
 
 impl EvalError {
     pub fn new(message: impl Into<String>) -> Self {
-        EvalError { rule: String::new(), message: message.into() }
+        EvalError {
+            rule: String::new(),
+            message: message.into(),
+        }
     }
 }

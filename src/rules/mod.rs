@@ -4,7 +4,12 @@
 
 pub mod catalog;
 mod check;
+mod diag;
+mod duration;
+pub mod embedded;
 mod error;
+mod fields;
+mod kinds;
 mod load;
 pub mod matcher;
 mod model;
@@ -12,10 +17,16 @@ pub mod sandbox;
 pub mod template;
 pub mod testcase;
 pub mod value;
+mod yaml;
 
 pub use catalog::{AttemptField, EvidenceField, Fact, FactType};
+pub use check::STANDARD_REASONS;
+pub use duration::parse_duration;
 pub use error::{EvalError, LoadError, LoadErrors};
-pub use load::{load_dir, load_sources, SourceFile, MAX_FILE_BYTES, MAX_SET_BYTES};
+pub use load::{
+    load_dir, load_sources, SourceFile, API_VERSION, KINDS, MAX_FILE_BYTES, MAX_SET_BYTES,
+};
+pub use matcher::Context as MatcherContext;
 pub use matcher::Matcher;
 pub use model::*;
 pub use sandbox::Sandbox;

@@ -48,7 +48,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -135,6 +139,9 @@ pub struct FailureSpec {
     pub was_execution_failure: Option<bool>,
     /// Set `status.deduplicatedBy` from `execution.ownerName`.
     pub deduplicated: bool,
+    /// A refusal by the history rules: also set the Blocked condition and
+    /// `status.blockedReason`.
+    pub blocked: bool,
 }
 
 /// One ordered transition of the Lifecycle.

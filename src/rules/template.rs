@@ -1,22 +1,261 @@
-//! Message templates with `{fact.path}` placeholders (STUB: being implemented).
+//! Message templates: text with `{fact.path}` placeholders (resolved against
+//! the catalogue at load time), `{{` / `}}` for literal braces, or the map
+//! form `{expr: "<rhai expression>"}`.
 
+use std::sync::Arc;
+
+use super::catalog::Fact;
+use super::diag::{did_you_mean, Diags};
 use super::error::EvalError;
-use super::sandbox::Sandbox;
+use super::sandbox::{Sandbox, Script};
 use super::value::FactLookup;
+use super::yaml::{Kind, Node};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Fact(Fact),
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Parts(Vec<Part>),
+    Expr(Arc<Script>),
+}
 
 #[derive(Debug, Clone)]
 pub struct Template {
-    text: String,
+    body: Body,
 }
 
 impl Template {
+    /// A template without placeholders.
     pub fn literal(text: &str) -> Template {
-        Template { text: text.to_string() }
+        Template {
+            body: Body::Parts(vec![Part::Text(text.to_string())]),
+        }
     }
-    pub fn render(&self, _facts: &dyn FactLookup, _sandbox: &Sandbox) -> Result<String, EvalError> {
-        Ok(self.text.clone())
+
+    /// Parse the text form; the error says what is wrong (unknown fact, unclosed brace).
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|(_, c)| *c) == Some('{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let rest = &text[i + 1..];
+                    let Some(end) = rest.find('}') else {
+                        return Err(format!(
+                            "unclosed `{{` at offset {i} (write `{{{{` for a literal brace)"
+                        ));
+                    };
+                    let path = rest[..end].trim();
+                    let Some(fact) = Fact::from_path(path) else {
+                        let hint = did_you_mean(path, Fact::ALL.iter().map(|f| f.path()));
+                        return Err(format!("unknown fact `{{{path}}}` in template{hint}"));
+                    };
+                    if !lit.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut lit)));
+                    }
+                    parts.push(Part::Fact(fact));
+                    for _ in 0..rest[..=end].chars().count() {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    return Err(format!(
+                        "unmatched `}}` at offset {i} (write `}}}}` for a literal brace)"
+                    ))
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Text(lit));
+        }
+        Ok(Template {
+            body: Body::Parts(parts),
+        })
     }
-    pub fn render_line(&self, _facts: &dyn FactLookup, _sandbox: &Sandbox) -> Result<Option<String>, EvalError> {
-        Ok(Some(self.text.clone()))
+
+    /// Compile a template node: a string, or `{expr: "..."}`.
+    pub(crate) fn compile(node: &Node, sandbox: &Sandbox, diags: &mut Diags) -> Option<Template> {
+        match &node.kind {
+            Kind::Str(s) => match Template::parse(s) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    diags.error(node.pos, e);
+                    None
+                }
+            },
+            Kind::Map(entries) => {
+                let Some(src_node) = node.get("expr").filter(|_| entries.len() == 1) else {
+                    diags.error(
+                        node.pos,
+                        "a template is a string or a map with only `expr: \"<rhai expression>\"`",
+                    );
+                    return None;
+                };
+                let Some(src) = src_node.as_str() else {
+                    diags.error(
+                        src_node.pos,
+                        format!("`expr` takes a string, got {}", src_node.type_name()),
+                    );
+                    return None;
+                };
+                match sandbox.compile_expr(src) {
+                    Ok(s) => Some(Template {
+                        body: Body::Expr(Arc::new(s)),
+                    }),
+                    Err(e) => {
+                        diags.script_error(src_node, &e);
+                        None
+                    }
+                }
+            }
+            // A number or boolean written as a message is plain text.
+            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Some(Template::literal(&node.short())),
+            _ => {
+                diags.error(
+                    node.pos,
+                    format!("a template is a string, got {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Facts the template reads.
+    pub fn facts(&self) -> Vec<Fact> {
+        match &self.body {
+            Body::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Fact(f) => Some(*f),
+                    Part::Text(_) => None,
+                })
+                .collect(),
+            Body::Expr(s) => s.facts().to_vec(),
+        }
+    }
+
+    /// Render; null or empty placeholders render as "".
+    pub fn render(&self, facts: &dyn FactLookup, sandbox: &Sandbox) -> Result<String, EvalError> {
+        Ok(self.render_inner(facts, sandbox)?.0)
+    }
+
+    /// Render a summary line: `None` when the template has placeholders and
+    /// all of them are empty (the line is left out), or an `expr` returned "".
+    pub fn render_line(
+        &self,
+        facts: &dyn FactLookup,
+        sandbox: &Sandbox,
+    ) -> Result<Option<String>, EvalError> {
+        let (text, placeholders, filled) = self.render_inner(facts, sandbox)?;
+        Ok(if placeholders > 0 && filled == 0 {
+            None
+        } else {
+            Some(text)
+        })
+    }
+
+    fn render_inner(
+        &self,
+        facts: &dyn FactLookup,
+        sandbox: &Sandbox,
+    ) -> Result<(String, usize, usize), EvalError> {
+        match &self.body {
+            Body::Expr(script) => {
+                let s = sandbox.eval_string(script, facts)?;
+                let filled = usize::from(!s.is_empty());
+                Ok((s, 1, filled))
+            }
+            Body::Parts(parts) => {
+                let mut out = String::new();
+                let (mut placeholders, mut filled) = (0, 0);
+                for p in parts {
+                    match p {
+                        Part::Text(t) => out.push_str(t),
+                        Part::Fact(f) => {
+                            placeholders += 1;
+                            if let Some(v) = facts.fact(*f).render() {
+                                filled += 1;
+                                out.push_str(&v);
+                            }
+                        }
+                    }
+                }
+                Ok((out, placeholders, filled))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::value::FactValue;
+
+    struct F;
+    impl FactLookup for F {
+        fn fact(&self, fact: Fact) -> FactValue<'_> {
+            match fact {
+                Fact::WfeName => FactValue::Str("wfe-1"),
+                Fact::ExecExitCode => FactValue::Int(137),
+                _ => FactValue::Null,
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_and_escapes() {
+        let sb = Sandbox::default();
+        let t = Template::parse("{wfe.name} exited {execution.exitCode} {{x}} é").unwrap();
+        assert_eq!(t.render(&F, &sb).unwrap(), "wfe-1 exited 137 {x} é");
+        assert_eq!(t.facts(), vec![Fact::WfeName, Fact::ExecExitCode]);
+    }
+
+    #[test]
+    fn empty_lines_are_left_out() {
+        let sb = Sandbox::default();
+        let t = Template::parse("Failed task: {execution.failedTaskName}").unwrap();
+        assert_eq!(t.render_line(&F, &sb).unwrap(), None);
+        assert_eq!(t.render(&F, &sb).unwrap(), "Failed task: ");
+        let t = Template::parse("no placeholders").unwrap();
+        assert_eq!(
+            t.render_line(&F, &sb).unwrap().as_deref(),
+            Some("no placeholders")
+        );
+    }
+
+    #[test]
+    fn bad_templates() {
+        assert!(Template::parse("{wfe.nam}")
+            .unwrap_err()
+            .contains("did you mean `wfe.name`"));
+        assert!(Template::parse("{wfe.name")
+            .unwrap_err()
+            .contains("unclosed"));
+        assert!(Template::parse("a } b").unwrap_err().contains("unmatched"));
+    }
+
+    #[test]
+    fn expression_form() {
+        let sb = Sandbox::default();
+        let node = crate::rules::yaml::parse_documents("expr: '`exit ${execution.exitCode}`'")
+            .unwrap()
+            .remove(0);
+        let mut d = Diags::new("t.yaml");
+        let t = Template::compile(&node, &sb, &mut d).unwrap();
+        assert_eq!(t.render(&F, &sb).unwrap(), "exit 137");
     }
 }

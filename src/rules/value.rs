@@ -100,7 +100,9 @@ impl ItemLookup for Attempt {
             AttemptField::Phase => FactValue::Str(&self.phase),
             AttemptField::Reason => FactValue::Str(&self.reason),
             AttemptField::WasExecutionFailure => FactValue::Bool(self.was_execution_failure),
-            AttemptField::CompletionTime => self.completion_time.map_or(FactValue::Null, FactValue::Time),
+            AttemptField::CompletionTime => self
+                .completion_time
+                .map_or(FactValue::Null, FactValue::Time),
             AttemptField::Cleared => FactValue::Bool(self.cleared),
         }
     }

@@ -1,0 +1,72 @@
+//! The controller layer's error enum.
+
+use crate::execute::ExecuteError;
+
+/// Why a reconcile failed (it is retried with per-object backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("kubernetes API {verb} {what}: {source}")]
+    Api {
+        verb: &'static str,
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot build the execution object: {0}")]
+    Build(#[from] ExecuteError),
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("WorkflowExecution has no {0}")]
+    MissingField(&'static str),
+    #[error("cleanup of {0} failed: {1}")]
+    Cleanup(String, String),
+    #[error("controller stopped: {0}")]
+    Stopped(String),
+}
+
+impl ControllerError {
+    pub(crate) fn api(verb: &'static str, what: impl Into<String>, source: kube::Error) -> Self {
+        ControllerError::Api {
+            verb,
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ControllerError::Api { source, .. } if is_conflict(source) => "conflict",
+            ControllerError::Api { .. } => "api",
+            ControllerError::Build(_) => "build",
+            ControllerError::Encode { .. } => "encode",
+            ControllerError::MissingField(_) => "invalid",
+            ControllerError::Cleanup(..) => "cleanup",
+            ControllerError::Stopped(_) => "stopped",
+        }
+    }
+}
+
+/// HTTP status of an API error response, if it was one.
+pub(crate) fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    status_code(e) == Some(404)
+}
+
+pub(crate) fn is_conflict(e: &kube::Error) -> bool {
+    status_code(e) == Some(409) && !is_already_exists(e)
+}
+
+pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists")
+}

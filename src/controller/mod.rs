@@ -1,0 +1,27 @@
+//! The controller: the only layer that talks to the API server. A
+//! kube-runtime `Controller` on WorkflowExecutions, watches on the execution
+//! objects and their children, and `reconcile = observe → decide → apply`.
+
+mod apply;
+pub mod audit;
+mod context;
+pub mod discovery;
+mod error;
+pub mod error_policy;
+mod events;
+pub mod hooks;
+pub mod mux;
+mod reconcile;
+mod run;
+pub mod status_patch;
+pub mod stores;
+pub mod trim;
+mod watches;
+
+pub use audit::{AuditError, AuditSink, InMemoryAuditSink, NoopAuditSink};
+pub use context::{Context, ControllerConfig};
+pub use error::ControllerError;
+pub use error_policy::FailureBackoff;
+pub use events::REPORTING_CONTROLLER;
+pub use hooks::{NoopHooks, ReconcileHooks, ReconcileOutcome};
+pub use run::{run_controller, spawn_controller, ControllerHandle, ControllerOptions};

@@ -1,0 +1,179 @@
+//! `reconcile = observe → decide → apply`, nothing else.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+use serde_json::Value;
+
+use super::apply;
+use super::context::Context;
+use super::discovery;
+use super::error::ControllerError;
+use super::hooks::ReconcileOutcome;
+use super::stores::FoundExecution;
+use crate::api::WorkflowExecution;
+use crate::engine::{self, Decision};
+use crate::execute::{lock_name, Engine};
+use crate::observe::{self, EnvFacts, ObserveInput};
+
+/// What the reconcile saw around one WFE (the input of `observe`).
+pub(crate) struct Observed {
+    pub execution: Option<FoundExecution>,
+    pub execution_json: Option<Value>,
+    pub children: Vec<Value>,
+    pub others: Vec<WorkflowExecution>,
+    pub env: EnvFacts,
+}
+
+fn backoff_key(wfe: &WorkflowExecution) -> String {
+    wfe.uid()
+        .unwrap_or_else(|| format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()))
+}
+
+/// The kube-runtime reconciler.
+pub(crate) async fn reconcile(
+    wfe: Arc<WorkflowExecution>,
+    ctx: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let started = Instant::now();
+    let result = reconcile_one(&wfe, &ctx).await;
+    let key = backoff_key(&wfe);
+    match result {
+        Ok((action, outcome)) => {
+            ctx.hooks.reconciled(outcome, started.elapsed());
+            if outcome == ReconcileOutcome::RulesError {
+                // Not a reconcile error: the status says RulesError; retry
+                // this one object later, with growing delays.
+                return Ok(Action::requeue(ctx.backoff.next(&key)));
+            }
+            ctx.backoff.reset(&key);
+            Ok(action)
+        }
+        Err(e) => {
+            ctx.hooks
+                .reconciled(ReconcileOutcome::Error, started.elapsed());
+            Err(e)
+        }
+    }
+}
+
+/// The kube-runtime error policy: per-object exponential backoff.
+pub(crate) fn error_policy(
+    wfe: Arc<WorkflowExecution>,
+    err: &ControllerError,
+    ctx: Arc<Context>,
+) -> Action {
+    let key = backoff_key(&wfe);
+    let delay = ctx.backoff.next(&key);
+    tracing::warn!(
+        wfe = %format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
+        error = %err,
+        category = err.category(),
+        retry_in_ms = delay.as_millis() as u64,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+async fn reconcile_one(
+    wfe: &Arc<WorkflowExecution>,
+    ctx: &Context,
+) -> Result<(Action, ReconcileOutcome), ControllerError> {
+    if wfe.metadata.deletion_timestamp.is_some() {
+        let action = apply::finalize(ctx, wfe).await?;
+        return Ok((action, ReconcileOutcome::Deleted));
+    }
+    let observed = gather(ctx, wfe).await?;
+    let decision = decide(ctx, wfe, &observed);
+    apply::apply(ctx, wfe, observed, decision).await
+}
+
+/// The engine named by the WFE, if it is one we can build.
+pub(crate) fn engine_of(wfe: &WorkflowExecution) -> Option<Engine> {
+    Engine::parse(
+        wfe.spec
+            .workflow_ref
+            .execution_engine
+            .as_deref()
+            .unwrap_or(""),
+    )
+    .ok()
+}
+
+fn is_pending(wfe: &WorkflowExecution) -> bool {
+    matches!(
+        wfe.status.as_ref().and_then(|s| s.phase.as_deref()),
+        None | Some("") | Some("Pending")
+    )
+}
+
+/// Collect the observe inputs from the stores (and, for the optional
+/// dependency check of a Pending WFE, from the API).
+pub(crate) async fn gather(
+    ctx: &Context,
+    wfe: &WorkflowExecution,
+) -> Result<Observed, ControllerError> {
+    let lock = lock_name(&wfe.spec.target_resource);
+    let execution = ctx.stores.execution(&lock, engine_of(wfe));
+    let mut missing = Vec::new();
+    if ctx.config.dependency_check && is_pending(wfe) {
+        missing =
+            discovery::missing_dependencies(&ctx.client, &ctx.config.execution_namespace, wfe)
+                .await?;
+    }
+    let mut observed = Observed {
+        execution: None,
+        execution_json: None,
+        children: Vec::new(),
+        others: ctx.stores.same_target(wfe),
+        env: EnvFacts {
+            engines: ctx.engines.clone(),
+            execution_namespace: ctx.config.execution_namespace.clone(),
+            dependency_check: ctx.config.dependency_check,
+            missing_dependencies: missing,
+        },
+    };
+    if let Some(found) = execution {
+        set_execution(ctx, &mut observed, found);
+    }
+    Ok(observed)
+}
+
+/// Put an execution object (from the cache or a fresh GET) into `observed`.
+pub(crate) fn set_execution(ctx: &Context, observed: &mut Observed, found: FoundExecution) {
+    let name = found.object.metadata.name.clone().unwrap_or_default();
+    observed.children = ctx.stores.children_of(found.engine, &name);
+    observed.execution_json = serde_json::to_value(&*found.object).ok();
+    observed.execution = Some(found);
+}
+
+/// observe + decide with the current rule set.
+pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed) -> Decision {
+    let facts = observe::observe(&ObserveInput {
+        wfe,
+        execution: observed.execution_json.as_ref(),
+        children: &observed.children,
+        others: &observed.others,
+        env: observed.env.clone(),
+    });
+    let rules = ctx.rules.load();
+    let started = Instant::now();
+    let decision = engine::decide(&facts, &rules, Timestamp::now());
+    ctx.hooks.decided(&decision, started.elapsed());
+    if let Some(err) = &decision.rules_error {
+        tracing::warn!(
+            wfe = %format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
+            revision = %decision.revision,
+            error = %err,
+            "rules failed for this object"
+        );
+    }
+    decision
+}
+
+/// Requeue delay used when nothing else is scheduled for a non-terminal WFE:
+/// a safety net in case a watch event is lost.
+pub(crate) const SAFETY_REQUEUE: Duration = Duration::from_secs(300);

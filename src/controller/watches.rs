@@ -1,0 +1,186 @@
+//! The watches: WorkflowExecutions (all namespaces, or several merged), and
+//! PipelineRuns, TaskRuns, Jobs and Pods in the execution namespace mapped
+//! back to their WFE by label. Every stream feeds a trimmed reflector store.
+
+use std::sync::Arc;
+
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::api::{Api, DynamicObject, TypeMeta};
+use kube::discovery::ApiResource;
+use kube::runtime::reflector::{self, store::Writer, ObjectRef};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
+use kube::Client;
+
+use super::context::ControllerConfig;
+use super::mux;
+use super::stores::{self, KeyIndex, KindStore, Stores};
+use super::trim;
+use crate::api::{WorkflowExecution, WorkflowExecutionSpec, WorkflowRef};
+use crate::execute::{self, labels::LABEL_WORKFLOW_EXECUTION};
+
+type ObjStream = BoxStream<'static, Result<DynamicObject, watcher::Error>>;
+
+/// A WFE carrying only a name and namespace (the store key of a delete).
+fn tombstone(namespace: &str, name: &str) -> WorkflowExecution {
+    let mut w = WorkflowExecution::new(
+        name,
+        WorkflowExecutionSpec {
+            remediation_request_ref: ObjectReference::default(),
+            workflow_ref: WorkflowRef::default(),
+            target_resource: String::new(),
+            parameters: None,
+            confidence: None,
+            rationale: None,
+            times_out_at: None,
+        },
+    );
+    w.metadata.namespace = Some(namespace.to_string());
+    w
+}
+
+/// Watch one kind in the execution namespace (only objects carrying our
+/// label), trimmed into a store; returns the store and the trigger stream.
+fn kind_watch(
+    client: &Client,
+    namespace: &str,
+    resource: ApiResource,
+    children: Option<Arc<KeyIndex>>,
+) -> (KindStore, ObjStream) {
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource);
+    let writer = Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let types = TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    };
+    let kind = resource.kind.clone();
+    let stream = watcher(
+        api,
+        watcher::Config::default().labels(LABEL_WORKFLOW_EXECUTION),
+    )
+    .default_backoff()
+    .modify(move |o: &mut DynamicObject| {
+        if o.types.is_none() {
+            o.types = Some(types.clone());
+        }
+        trim::trim_object_as(&types.kind, o);
+    })
+    .map_ok(move |ev| {
+        if let Some(idx) = &children {
+            stores::index_child_event(idx, &kind, &ev);
+        }
+        ev
+    })
+    .reflect(writer)
+    .touched_objects()
+    .boxed();
+    (KindStore { resource, store }, stream)
+}
+
+/// Map a TaskRun or Pod to its WFE through its parent's labels (Tekton and
+/// the Job controller copy them, but the parent is authoritative), falling
+/// back to its own labels.
+fn child_mapper(
+    parents: Vec<KindStore>,
+    namespace: String,
+) -> impl Fn(DynamicObject) -> Option<ObjectRef<WorkflowExecution>> + Send + Sync + 'static {
+    move |o: DynamicObject| {
+        stores::parent_of(&o)
+            .and_then(|p| parents.iter().find_map(|s| s.get(&namespace, &p)))
+            .and_then(|p| stores::owner_ref(&p))
+            .or_else(|| stores::owner_ref(&o))
+    }
+}
+
+/// Build the stores and the controller with all its watches.
+pub(crate) fn build(
+    client: &Client,
+    config: &ControllerConfig,
+    tekton: bool,
+) -> (Stores, Controller<WorkflowExecution>) {
+    let targets = Arc::new(KeyIndex::default());
+    let children = Arc::new(KeyIndex::default());
+
+    let wc = watcher::Config::default();
+    let wfe_events = if config.namespaces.is_empty() {
+        watcher(Api::<WorkflowExecution>::all(client.clone()), wc)
+            .default_backoff()
+            .boxed()
+    } else {
+        let streams = config
+            .namespaces
+            .iter()
+            .map(|ns| {
+                watcher(
+                    Api::<WorkflowExecution>::namespaced(client.clone(), ns),
+                    wc.clone(),
+                )
+                .default_backoff()
+                .boxed()
+            })
+            .collect();
+        mux::merge_namespaces(streams, tombstone).boxed()
+    };
+    let (wfe_reader, wfe_writer) = reflector::store::<WorkflowExecution>();
+    let idx = targets.clone();
+    let wfe_stream = wfe_events
+        .modify(trim::trim_wfe)
+        .map_ok(move |ev| {
+            stores::index_wfe_event(&idx, &ev);
+            ev
+        })
+        .reflect(wfe_writer)
+        .applied_objects();
+    let mut controller = Controller::for_stream(wfe_stream, wfe_reader.clone());
+
+    let ns = config.execution_namespace.clone();
+    let (jobs, job_stream) = kind_watch(client, &ns, ApiResource::erase::<Job>(&()), None);
+    let (pods, pod_stream) = kind_watch(
+        client,
+        &ns,
+        ApiResource::erase::<Pod>(&()),
+        Some(children.clone()),
+    );
+    let mut parents = vec![jobs.clone()];
+    let (mut pipeline_runs, mut task_runs) = (None, None);
+    if tekton {
+        let (prs, pr_stream) = kind_watch(client, &ns, execute::pipeline_run_resource(), None);
+        let (trs, tr_stream) = kind_watch(
+            client,
+            &ns,
+            execute::task_run_resource(),
+            Some(children.clone()),
+        );
+        parents.insert(0, prs.clone());
+        controller = controller
+            .watches_stream_with(pr_stream, |o| stores::owner_ref(&o), prs.resource.clone())
+            .watches_stream_with(
+                tr_stream,
+                child_mapper(parents.clone(), ns.clone()),
+                trs.resource.clone(),
+            );
+        pipeline_runs = Some(prs);
+        task_runs = Some(trs);
+    }
+    controller = controller
+        .watches_stream_with(job_stream, |o| stores::owner_ref(&o), jobs.resource.clone())
+        .watches_stream_with(
+            pod_stream,
+            child_mapper(parents, ns.clone()),
+            pods.resource.clone(),
+        );
+
+    let stores = Stores {
+        wfes: wfe_reader,
+        targets,
+        pipeline_runs,
+        task_runs,
+        jobs,
+        pods,
+        children,
+        execution_namespace: ns,
+    };
+    (stores, controller)
+}

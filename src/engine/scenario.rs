@@ -1,0 +1,286 @@
+//! Building the inputs of a decision offline (dry-run and rule tests): a WFE
+//! for a capture when none is given, short-form history entries, env
+//! overrides. Pure: JSON in, `Facts` out, through the same `observe` the
+//! controller uses (invariant 1).
+
+use jiff::Timestamp;
+use serde_json::{json, Map, Value};
+
+use crate::api::WorkflowExecution;
+use crate::observe::{self, EnvFacts, Facts, ObserveInput};
+
+/// Default target of offline WFEs.
+pub const DEFAULT_TARGET: &str = "default/deployment/app";
+
+/// An error in offline inputs (a bad `--wfe`, history entry or test case).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(pub String);
+
+fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// A valid WFE skeleton.
+pub fn default_wfe(name: &str, namespace: &str, target: &str, engine: &str) -> Value {
+    json!({
+        "apiVersion": "kubernaut.ai/v1alpha1",
+        "kind": "WorkflowExecution",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": format!("uid-{namespace}-{name}"),
+            "generation": 1,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {
+            "remediationRequestRef": {
+                "apiVersion": "kubernaut.ai/v1alpha1",
+                "kind": "RemediationRequest",
+                "name": format!("rr-{name}"),
+                "namespace": namespace,
+            },
+            "workflowRef": {
+                "workflowId": "workflow-1",
+                "workflowName": "remediation",
+                "actionType": "Remediate",
+                "version": "1.0.0",
+                "executionBundle": "registry.example/workflows/remediation@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "executionEngine": engine,
+            },
+            "targetResource": target,
+        },
+    })
+}
+
+/// The WFE a capture belongs to, as the controller would see it while the
+/// execution runs: name/namespace/target from the execution's labels and
+/// annotation, phase Running.
+pub fn wfe_for_capture(primary: &Value) -> Value {
+    let name = label(primary, "kubernaut.ai/workflow-execution").unwrap_or("dry-run");
+    let ns = label(primary, "kubernaut.ai/source-namespace").unwrap_or("default");
+    let target = annotation(primary, "kubernaut.ai/target-resource").unwrap_or(DEFAULT_TARGET);
+    let engine = if primary.get("kind").and_then(Value::as_str) == Some("Job") {
+        "job"
+    } else {
+        "tekton"
+    };
+    let mut w = default_wfe(name, ns, target, engine);
+    let start = primary
+        .pointer("/status/startTime")
+        .or_else(|| primary.pointer("/metadata/creationTimestamp"))
+        .cloned()
+        .unwrap_or(json!("2026-01-01T00:00:00Z"));
+    w["status"] = json!({
+        "phase": "Running",
+        "startTime": start,
+        "executionRef": {"name": primary.pointer("/metadata/name").cloned().unwrap_or(json!(""))},
+    });
+    w
+}
+
+/// JSON merge patch (RFC 7386): overrides onto a base.
+pub fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// A history entry: a full WFE object, or the short form
+/// `{name, phase, reason, wasExecutionFailure, completionTime, cleared}`.
+pub fn history_entry(
+    v: &Value,
+    target: &str,
+    index: usize,
+) -> Result<WorkflowExecution, ScenarioError> {
+    let full = if v.get("kind").is_some() || v.get("spec").is_some() {
+        let mut w = v.clone();
+        if w.pointer("/spec/targetResource").is_none() {
+            let mut base = default_wfe(&format!("history-{index}"), "default", target, "tekton");
+            merge(&mut base, &w);
+            w = base;
+        }
+        w
+    } else {
+        let o = v
+            .as_object()
+            .ok_or_else(|| ScenarioError(format!("history entry {index}: expected a mapping")))?;
+        for k in o.keys() {
+            if ![
+                "name",
+                "namespace",
+                "phase",
+                "reason",
+                "wasExecutionFailure",
+                "completionTime",
+                "cleared",
+                "target",
+            ]
+            .contains(&k.as_str())
+            {
+                return Err(ScenarioError(format!(
+                    "history entry {index}: unknown key {k:?}"
+                )));
+            }
+        }
+        let name = o
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("history-{index}"));
+        let ns = o
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let t = o.get("target").and_then(Value::as_str).unwrap_or(target);
+        let mut w = default_wfe(&name, ns, t, "tekton");
+        let phase = o.get("phase").and_then(Value::as_str).unwrap_or("Failed");
+        let mut status = Map::new();
+        status.insert("phase".into(), json!(phase));
+        if let Some(c) = o.get("completionTime") {
+            status.insert("completionTime".into(), c.clone());
+        }
+        if let Some(r) = o.get("reason").and_then(Value::as_str) {
+            status.insert("failureReason".into(), json!(r));
+            status.insert(
+                "failureDetails".into(),
+                json!({
+                    "reason": r,
+                    "message": "",
+                    "failedAt": o.get("completionTime").cloned().unwrap_or(json!("2026-01-01T00:00:00Z")),
+                    "naturalLanguageSummary": "",
+                    "wasExecutionFailure": o.get("wasExecutionFailure").and_then(Value::as_bool).unwrap_or(false),
+                }),
+            );
+        }
+        w["status"] = Value::Object(status);
+        if let Some(c) = o.get("cleared") {
+            let reason = match c {
+                Value::Bool(true) => "cleared in test".to_string(),
+                Value::String(s) => s.clone(),
+                _ => String::new(),
+            };
+            if !reason.is_empty() {
+                w["metadata"]["annotations"] = json!({crate::api::CLEAR_BLOCK_ANNOTATION: reason});
+            }
+        }
+        w
+    };
+    observe::wfe_from_value(&full).map_err(|e| {
+        ScenarioError(format!(
+            "history entry {index}: not a valid WorkflowExecution: {e}"
+        ))
+    })
+}
+
+/// Apply env overrides: `engines`, `missingDependencies`, `dependencyCheck`, `executionNamespace`.
+pub fn env_with(overrides: Option<&Value>) -> Result<EnvFacts, ScenarioError> {
+    let mut env = EnvFacts::default();
+    let Some(o) = overrides else { return Ok(env) };
+    let o = o
+        .as_object()
+        .ok_or_else(|| ScenarioError("env: expected a mapping".into()))?;
+    for (k, v) in o {
+        let strings = || -> Result<Vec<String>, ScenarioError> {
+            v.as_array()
+                .ok_or_else(|| ScenarioError(format!("env.{k}: expected a list")))?
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ScenarioError(format!("env.{k}: expected strings")))
+                })
+                .collect()
+        };
+        match k.as_str() {
+            "engines" => env.engines = strings()?,
+            "missingDependencies" => env.missing_dependencies = strings()?,
+            "dependencyCheck" => {
+                env.dependency_check = v.as_bool().ok_or_else(|| {
+                    ScenarioError("env.dependencyCheck: expected a boolean".into())
+                })?
+            }
+            "executionNamespace" => {
+                env.execution_namespace = v.as_str().unwrap_or_default().to_string()
+            }
+            _ => return Err(ScenarioError(format!("env: unknown key {k:?}"))),
+        }
+    }
+    Ok(env)
+}
+
+/// Observe a scenario.
+pub fn facts_for(
+    wfe: &WorkflowExecution,
+    execution: Option<&Value>,
+    children: &[Value],
+    history: &[WorkflowExecution],
+    env: EnvFacts,
+) -> Facts {
+    observe::observe(&ObserveInput {
+        wfe,
+        execution,
+        children,
+        others: history,
+        env,
+    })
+}
+
+/// Parse an RFC 3339 instant with a helpful error.
+pub fn parse_time(s: &str, what: &str) -> Result<Timestamp, ScenarioError> {
+    s.parse::<Timestamp>()
+        .map_err(|e| ScenarioError(format!("{what}: {s:?} is not an RFC 3339 time: {e}")))
+}
+
+/// The default evaluation instant for a capture: one second after it
+/// completed, else its start, else a fixed instant (never the wall clock, so
+/// results are reproducible).
+pub fn default_now(primary: Option<&Value>) -> Timestamp {
+    let pick = |p: &str| {
+        primary
+            .and_then(|v| v.pointer(p))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Timestamp>().ok())
+    };
+    let t = pick("/status/completionTime")
+        .or_else(|| {
+            primary
+                .and_then(|v| v.pointer("/status/conditions"))
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .filter_map(|c| {
+                            c.get("lastTransitionTime")?
+                                .as_str()?
+                                .parse::<Timestamp>()
+                                .ok()
+                        })
+                        .max()
+                })
+        })
+        .or_else(|| pick("/status/startTime"))
+        .or_else(|| pick("/metadata/creationTimestamp"));
+    match t {
+        Some(t) => t
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(t),
+        None => Timestamp::from_second(1_767_225_600).unwrap_or(Timestamp::UNIX_EPOCH),
+    }
+}

@@ -1,0 +1,75 @@
+//! The execution object (PipelineRun or Job) → [`ExecutionFacts`]: identity,
+//! ownership, then the engine-specific reading.
+
+use serde_json::Value;
+
+use super::facts::ExecutionFacts;
+use super::json::{kind, label, name, namespace, str_at};
+use super::{job, tekton};
+use crate::api::WorkflowExecution;
+
+/// Label naming the WFE that created an execution object.
+pub const OWNER_LABEL: &str = "kubernaut.ai/workflow-execution";
+/// Label naming that WFE's namespace.
+pub const OWNER_NAMESPACE_LABEL: &str = "kubernaut.ai/source-namespace";
+
+/// Facts about the execution object at this WFE's lock name. `primary` is
+/// the PipelineRun or Job (None when absent), `children` its TaskRuns,
+/// CustomRuns and Pods, `others` the other WFEs known (for the owner's phase).
+pub fn execution_facts(
+    primary: Option<&Value>,
+    children: &[Value],
+    wfe_name: &str,
+    wfe_namespace: &str,
+    others: &[WorkflowExecution],
+) -> ExecutionFacts {
+    let mut out = ExecutionFacts::default();
+    let Some(obj) = primary.filter(|p| p.is_object()) else {
+        return out;
+    };
+    out.exists = true;
+    out.kind = kind(obj).to_owned();
+    out.name = name(obj).to_owned();
+    out.namespace = namespace(obj).to_owned();
+    out.api_version = str_at(obj, &["apiVersion"]).to_owned();
+    owner(obj, wfe_name, wfe_namespace, others, &mut out);
+
+    match kind(obj) {
+        "Job" => job::job_facts(obj, children, &mut out),
+        // Anything else is read as a PipelineRun: a Succeeded condition is the
+        // only contract, and an unknown shape then reads as Running.
+        _ => tekton::tekton_facts(obj, children, &mut out),
+    }
+    out
+}
+
+fn owner(
+    obj: &Value,
+    wfe_name: &str,
+    wfe_namespace: &str,
+    others: &[WorkflowExecution],
+    out: &mut ExecutionFacts,
+) {
+    let Some(owner_name) = label(obj, OWNER_LABEL) else {
+        out.owner = "none".into();
+        out.owner_namespace = label(obj, OWNER_NAMESPACE_LABEL).unwrap_or("").to_owned();
+        return;
+    };
+    let owner_ns = label(obj, OWNER_NAMESPACE_LABEL).unwrap_or("");
+    out.owner_name = owner_name.to_owned();
+    out.owner_namespace = owner_ns.to_owned();
+    // An object labelled by an older release may lack the namespace label.
+    let is_self = owner_name == wfe_name && (owner_ns.is_empty() || owner_ns == wfe_namespace);
+    if is_self {
+        out.owner = "self".into();
+        return;
+    }
+    out.owner = "other".into();
+    let known = others.iter().find(|w| {
+        w.metadata.name.as_deref() == Some(owner_name)
+            && (owner_ns.is_empty() || w.metadata.namespace.as_deref().unwrap_or("") == owner_ns)
+    });
+    if let Some(w) = known {
+        out.owner_phase = super::wfe::phase_of(w).to_owned();
+    }
+}

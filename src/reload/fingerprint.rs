@@ -1,0 +1,98 @@
+//! A cheap content fingerprint of a rules directory: decides whether anything
+//! changed without compiling the set, and detects a change that happened
+//! while a candidate was being validated.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 over the names and contents of the visible files of a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// Hash `dir`. Entries starting with `.` (the kubelet's `..data` and
+    /// timestamped directories, editors' swap files) are skipped; symlinks are
+    /// followed, so ConfigMap keys hash as the files they point at now.
+    pub fn of_dir(dir: &Path) -> io::Result<Fingerprint> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                // Non-UTF-8 names cannot be rules files; the loader reports them.
+                continue;
+            };
+            if !name.starts_with('.') {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut hasher = Sha256::new();
+        for name in names {
+            let path = dir.join(&name);
+            let content = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => match std::fs::read(&path) {
+                    Ok(content) => content,
+                    // Dangling for a moment during a swap: the next look sees the outcome.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                },
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update((content.len() as u64).to_le_bytes());
+            hasher.update(&content);
+        }
+        Ok(Fingerprint(hasher.finalize().into()))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0[..8]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_with_content_and_names_but_not_hidden_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "x: 1\n").unwrap();
+        let first = Fingerprint::of_dir(dir.path()).unwrap();
+        std::fs::write(dir.path().join(".a.yaml.swp"), "junk").unwrap();
+        std::fs::create_dir(dir.path().join("..2026_01_01_00_00_00.000000001")).unwrap();
+        assert_eq!(first, Fingerprint::of_dir(dir.path()).unwrap());
+        std::fs::write(dir.path().join("a.yaml"), "x: 2\n").unwrap();
+        let second = Fingerprint::of_dir(dir.path()).unwrap();
+        assert_ne!(first, second);
+        std::fs::rename(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+        assert_ne!(second, Fingerprint::of_dir(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn follows_symlinks_and_skips_dangling_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("a.yaml"), "x: 1\n").unwrap();
+        std::os::unix::fs::symlink("..data/a.yaml", dir.path().join("a.yaml")).unwrap();
+        std::os::unix::fs::symlink("..data/gone.yaml", dir.path().join("gone.yaml")).unwrap();
+        let linked = Fingerprint::of_dir(dir.path()).unwrap();
+        std::fs::write(data.join("a.yaml"), "x: 2\n").unwrap();
+        assert_ne!(linked, Fingerprint::of_dir(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Fingerprint::of_dir(&dir.path().join("nope")).is_err());
+    }
+}

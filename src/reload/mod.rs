@@ -1,0 +1,74 @@
+//! Hot reload of the rules directory (DESIGN.md invariant 7; docs/hot-reload.md).
+//!
+//! A [`watcher::DirWatcher`] watches the directory itself, non-recursively, so
+//! the kubelet's `..data` swap and editors' temp-file renames are both seen as
+//! entries changing in it. The [`Reloader`] debounces those signals, loads the
+//! whole directory, runs the set's own rule tests, and swaps the new set into
+//! the shared `ArcSwap` only when all of it is good; otherwise the last good
+//! set stays active and the error is kept for `/rules`.
+
+mod fingerprint;
+mod gate;
+mod options;
+mod reloader;
+mod status;
+pub mod watcher;
+
+pub use fingerprint::Fingerprint;
+pub use options::{ReloadArgs, ReloadOptions};
+pub use reloader::{ReloadHandle, Reloader};
+pub use status::{ErrorLocation, LastError, ReloadCounts, ReloadStatus};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::rules::LoadErrors;
+
+/// Why a candidate rule set was refused (or could not be looked at).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("invalid rule set:\n{0}")]
+    Invalid(LoadErrors),
+    #[error("{failed} rule test case(s) failed:\n{details}")]
+    TestsFailed {
+        failed: usize,
+        details: String,
+        locations: Vec<ErrorLocation>,
+    },
+    #[error("loading and testing the rule set did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("loading or testing the rule set panicked")]
+    Panicked,
+    #[error("cannot start the rule-test thread: {0}")]
+    Thread(std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch {}: {source}", path.display())]
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+}
+
+impl ReloadError {
+    /// Every `file:line:col` the error points at.
+    pub fn locations(&self) -> Vec<ErrorLocation> {
+        match self {
+            ReloadError::Invalid(errors) => errors
+                .0
+                .iter()
+                .map(|e| ErrorLocation {
+                    file: e.file.clone(),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message.clone(),
+                })
+                .collect(),
+            ReloadError::TestsFailed { locations, .. } => locations.clone(),
+            _ => Vec::new(),
+        }
+    }
+}

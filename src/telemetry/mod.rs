@@ -1,0 +1,22 @@
+//! Telemetry: the Prometheus registry and metrics, and the HTTP endpoints
+//! (`/metrics`, `/healthz`, `/readyz`, `/rules`).
+//!
+//! Every metric lives in one [`Metrics`] value that owns its registry, so tests
+//! and several engines in one process never share global state. Later layers
+//! add their own metric groups as fields of [`Metrics`] and their own routes by
+//! merging a router into [`http::router`]'s.
+
+pub mod http;
+pub mod metrics;
+
+pub use http::{router, serve, AppState};
+pub use metrics::{Metrics, ReloadMetrics};
+
+/// Errors of the telemetry layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("registering metric: {0}")]
+    Register(#[from] prometheus::Error),
+    #[error("serving HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+}

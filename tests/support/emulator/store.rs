@@ -1,0 +1,930 @@
+//! The in-memory object store: one global resourceVersion counter, objects
+//! per kind, a bounded event history for watch resumption, and the write
+//! semantics (conflicts, status subresource, generation, finalizers, GC).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast;
+
+use super::error::{ApiError, Cause};
+use super::kinds::{Propagation, Registry};
+use super::patch::{self, PatchKind};
+use super::selector::{FieldSelector, LabelSelector};
+
+/// One change, as watches replay it.
+#[derive(Debug)]
+pub struct WatchRecord {
+    pub rv: u64,
+    pub ty: usize,
+    pub ns: String,
+    pub event: &'static str,
+    pub object: Arc<Value>,
+    /// The object before this change (for selector-aware watch filtering).
+    pub prev: Option<Arc<Value>>,
+    line: OnceLock<Bytes>,
+}
+
+impl WatchRecord {
+    /// The newline-terminated watch event, serialized once for all watchers.
+    pub fn line(&self) -> Bytes {
+        self.line
+            .get_or_init(|| {
+                let mut v =
+                    serde_json::to_vec(&json!({"type": self.event, "object": &*self.object}))
+                        .unwrap_or_default();
+                v.push(b'\n');
+                Bytes::from(v)
+            })
+            .clone()
+    }
+}
+
+/// What a watch gets when it starts.
+pub enum WatchStart {
+    /// The requested version is older than the retained history.
+    Gone(String),
+    Ready {
+        /// Current objects, for watches that want initial events.
+        initial: Vec<Arc<Value>>,
+        /// Retained events after the requested version.
+        replay: Vec<Arc<WatchRecord>>,
+        rx: broadcast::Receiver<Arc<WatchRecord>>,
+        /// Events at or below this version were covered by `initial`/`replay`.
+        cursor: u64,
+    },
+}
+
+/// Options of a DELETE.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOpts {
+    pub propagation: Option<Propagation>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+/// A list page.
+pub struct ListPage {
+    pub items: Vec<Arc<Value>>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+type Key = (String, String);
+
+struct Inner {
+    rv: u64,
+    objects: Vec<BTreeMap<Key, Arc<Value>>>,
+    history: VecDeque<Arc<WatchRecord>>,
+    /// Watches from a version below this one get 410 Gone.
+    min_watch_rv: u64,
+    /// Propagation chosen at delete time for objects waiting on finalizers.
+    pending_policy: HashMap<String, Propagation>,
+}
+
+/// Store tunables.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub history_limit: usize,
+    /// Refuse creates in namespaces that do not exist (as a real server does).
+    pub require_namespaces: bool,
+}
+
+pub struct Store {
+    pub registry: Arc<Registry>,
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<WatchRecord>>,
+    opts: StoreOptions,
+}
+
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn new_uid() -> String {
+    let b: [u8; 16] = rand::thread_rng().gen();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn meta(v: &Value) -> Option<&Map<String, Value>> {
+    v.get("metadata").and_then(Value::as_object)
+}
+
+fn meta_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    meta(v).and_then(|m| m.get(key)).and_then(Value::as_str)
+}
+
+fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.get("metadata").is_some_and(Value::is_object) {
+        v["metadata"] = json!({});
+    }
+    match v.get_mut("metadata") {
+        Some(Value::Object(m)) => m,
+        // Just ensured above that metadata is an object.
+        _ => unreachable!("metadata is an object"),
+    }
+}
+
+fn finalizers(v: &Value) -> Vec<String> {
+    meta(v)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything but metadata and status: what `generation` tracks.
+fn spec_view(v: &Value) -> Map<String, Value> {
+    let mut m = v.as_object().cloned().unwrap_or_default();
+    for k in ["metadata", "status", "apiVersion", "kind"] {
+        m.remove(k);
+    }
+    m
+}
+
+fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 253
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+fn name_cause(name: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid",
+        message: format!(
+            "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        ),
+        field: "metadata.name".into(),
+    }
+}
+
+impl Store {
+    pub fn new(registry: Arc<Registry>, opts: StoreOptions) -> Self {
+        let (tx, _) = broadcast::channel(16_384);
+        let n = registry.kinds.len();
+        Self {
+            registry,
+            inner: Mutex::new(Inner {
+                rv: 1,
+                objects: vec![BTreeMap::new(); n],
+                history: VecDeque::new(),
+                min_watch_rv: 0,
+                pending_policy: HashMap::new(),
+            }),
+            tx,
+            opts,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock can only come from a bug in this
+        // module; keep serving with the data as it is rather than cascading.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    fn resource(&self, ty: usize) -> String {
+        self.registry.kinds[ty].resource_name()
+    }
+
+    /// Record a change: assign the next resourceVersion, update the map,
+    /// append to history and notify watches. `None` for deletion.
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        ty: usize,
+        mut obj: Value,
+        event: &'static str,
+    ) -> Arc<Value> {
+        inner.rv += 1;
+        let rv = inner.rv;
+        meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let ns = meta_str(&obj, "namespace").unwrap_or("").to_string();
+        let name = meta_str(&obj, "name").unwrap_or("").to_string();
+        let arc = Arc::new(obj);
+        let key = (ns.clone(), name);
+        let prev = if event == "DELETED" {
+            inner.objects[ty].remove(&key)
+        } else {
+            inner.objects[ty].insert(key, arc.clone())
+        };
+        let rec = Arc::new(WatchRecord {
+            rv,
+            ty,
+            ns,
+            event,
+            object: arc.clone(),
+            prev,
+            line: OnceLock::new(),
+        });
+        inner.history.push_back(rec.clone());
+        while inner.history.len() > self.opts.history_limit {
+            if let Some(old) = inner.history.pop_front() {
+                inner.min_watch_rv = inner.min_watch_rv.max(old.rv);
+            }
+        }
+        // No receiver is fine: nobody is watching.
+        let _ = self.tx.send(rec);
+        arc
+    }
+
+    pub fn get(&self, ty: usize, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+        self.lock().objects[ty]
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(self.resource(ty), name))
+    }
+
+    /// List one kind (all namespaces when `ns` is None), sorted by namespace/name.
+    pub fn list(
+        &self,
+        ty: usize,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+    ) -> Result<ListPage, ApiError> {
+        let (start_rv, after) = match continue_token.filter(|c| !c.is_empty()) {
+            Some(tok) => {
+                let bad = || ApiError::BadRequest(format!("continue key is not valid: {tok}"));
+                let raw = hex::decode(tok).map_err(|_| bad())?;
+                let s = String::from_utf8(raw).map_err(|_| bad())?;
+                let mut parts = s.splitn(3, '\u{1}');
+                let rv = parts
+                    .next()
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .ok_or_else(bad)?;
+                let kns = parts.next().ok_or_else(bad)?.to_string();
+                let kname = parts.next().ok_or_else(bad)?.to_string();
+                (Some(rv), Some((kns, kname)))
+            }
+            None => (None, None),
+        };
+        let inner = self.lock();
+        let map = &inner.objects[ty];
+        let iter: Box<dyn Iterator<Item = (&Key, &Arc<Value>)>> = match (&after, ns) {
+            (Some(k), _) => Box::new(map.range::<Key, _>((
+                std::ops::Bound::Excluded(k.clone()),
+                std::ops::Bound::Unbounded,
+            ))),
+            (None, _) => Box::new(map.iter()),
+        };
+        let mut items = Vec::new();
+        let mut remaining = 0usize;
+        let mut last: Option<Key> = None;
+        let limit = limit.filter(|l| *l > 0);
+        for (k, v) in iter {
+            if ns.is_some_and(|n| n != k.0) || !labels.matches(v) || !fields.matches(v) {
+                continue;
+            }
+            if limit.is_some_and(|l| items.len() >= l) {
+                remaining += 1;
+                continue;
+            }
+            last = Some(k.clone());
+            items.push(v.clone());
+        }
+        let rv = start_rv.unwrap_or(inner.rv);
+        let continue_token = match (remaining > 0, last) {
+            (true, Some((kns, kname))) => Some(hex::encode(format!("{rv}\u{1}{kns}\u{1}{kname}"))),
+            _ => None,
+        };
+        Ok(ListPage {
+            items,
+            resource_version: rv,
+            continue_token,
+            remaining: (remaining > 0).then_some(remaining),
+        })
+    }
+
+    /// Start a watch on a kind: from `from` (replaying history), or with the
+    /// current objects as initial events when `from` is None.
+    pub fn watch(&self, ty: usize, from: Option<u64>) -> WatchStart {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        match from {
+            None => WatchStart::Ready {
+                initial: inner.objects[ty].values().cloned().collect(),
+                replay: Vec::new(),
+                rx,
+                cursor: inner.rv,
+            },
+            Some(r) if r < inner.min_watch_rv => WatchStart::Gone(format!(
+                "too old resource version: {r} ({})",
+                inner.min_watch_rv
+            )),
+            Some(r) => {
+                let start = inner.history.partition_point(|h| h.rv <= r);
+                let replay = inner
+                    .history
+                    .range(start..)
+                    .filter(|h| h.ty == ty)
+                    .cloned()
+                    .collect();
+                WatchStart::Ready {
+                    initial: Vec::new(),
+                    replay,
+                    rx,
+                    cursor: r.max(inner.rv),
+                }
+            }
+        }
+    }
+
+    /// Forget all history: every watch resumed from an earlier version gets 410.
+    pub fn compact_all(&self) {
+        let mut inner = self.lock();
+        inner.rv += 1;
+        inner.min_watch_rv = inner.rv;
+        inner.history.clear();
+    }
+
+    pub fn create(
+        &self,
+        ty: usize,
+        ns: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let k = &self.registry.kinds[ty];
+        if !obj.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body of the request was not an object".into(),
+            ));
+        }
+        self.check_type_meta(ty, &mut obj)?;
+        let m = meta_mut(&mut obj);
+        if k.namespaced {
+            match m.get("namespace").and_then(Value::as_str) {
+                Some(n) if !n.is_empty() && n != ns => {
+                    return Err(ApiError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ))
+                }
+                _ => {
+                    m.insert("namespace".into(), Value::String(ns.to_string()));
+                }
+            }
+        } else {
+            m.remove("namespace");
+        }
+        if m.get("resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(ApiError::Internal(
+                "resourceVersion should not be set on objects to be created".into(),
+            ));
+        }
+        let mut name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if name.is_empty() {
+            let gen = m.get("generateName").and_then(Value::as_str).unwrap_or("");
+            if gen.is_empty() {
+                return Err(ApiError::invalid(
+                    &k.group_kind(),
+                    "",
+                    vec![Cause {
+                        reason: "FieldValueRequired",
+                        message: "metadata.name: Required value: name or generateName is required"
+                            .into(),
+                        field: "metadata.name".into(),
+                    }],
+                ));
+            }
+            let suffix: String = (0..5)
+                .map(|_| {
+                    let c = b"bcdfghjklmnpqrstvwxz2456789"[rand::thread_rng().gen_range(0..27)];
+                    c as char
+                })
+                .collect();
+            name = format!("{gen}{suffix}");
+            m.insert("name".into(), Value::String(name.clone()));
+        }
+        if !valid_name(&name) {
+            return Err(ApiError::invalid(
+                &k.group_kind(),
+                &name,
+                vec![name_cause(&name)],
+            ));
+        }
+        m.insert("uid".into(), Value::String(new_uid()));
+        m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+        m.insert("generation".into(), json!(1));
+        for key in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ] {
+            m.remove(key);
+        }
+        if k.status_subresource {
+            reset_status_on_create(k.kind, &mut obj);
+        }
+        self.validate(ty, &name, &mut obj, None)?;
+        let mut inner = self.lock();
+        if self.opts.require_namespaces && k.namespaced {
+            if let Some(ns_ty) = self.registry.find("", "v1", "namespaces") {
+                if !inner.objects[ns_ty].contains_key(&(String::new(), ns.to_string())) {
+                    return Err(ApiError::not_found("namespaces", ns));
+                }
+            }
+        }
+        let key = (
+            if k.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
+            name.clone(),
+        );
+        if inner.objects[ty].contains_key(&key) {
+            return Err(ApiError::AlreadyExists {
+                resource: self.resource(ty),
+                name,
+            });
+        }
+        if dry_run {
+            return Ok(Arc::new(obj));
+        }
+        Ok(self.commit(&mut inner, ty, obj, "ADDED"))
+    }
+
+    fn check_type_meta(&self, ty: usize, obj: &mut Value) -> Result<(), ApiError> {
+        let k = &self.registry.kinds[ty];
+        let av = k.api_version();
+        if let Some(got) = obj.get("apiVersion").and_then(Value::as_str) {
+            if got != av {
+                return Err(ApiError::BadRequest(format!(
+                    "the API version in the data ({got}) does not match the expected API version ({av})"
+                )));
+            }
+        }
+        if let Some(got) = obj.get("kind").and_then(Value::as_str) {
+            if got != k.kind {
+                return Err(ApiError::BadRequest(format!(
+                    "the kind in the data ({got}) does not match the expected kind ({})",
+                    k.kind
+                )));
+            }
+        }
+        obj["apiVersion"] = Value::String(av);
+        obj["kind"] = Value::String(k.kind.to_string());
+        Ok(())
+    }
+
+    fn validate(
+        &self,
+        ty: usize,
+        name: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        if let Some(schema) = &self.registry.schemas[ty] {
+            let causes = schema.apply(obj, old);
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(
+                    &self.registry.kinds[ty].group_kind(),
+                    name,
+                    causes,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// PUT: replace the object (or only its status when `status` is set).
+    pub fn update(
+        &self,
+        ty: usize,
+        ns: &str,
+        name: &str,
+        new: Value,
+        status: bool,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let current = inner.objects[ty]
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(self.resource(ty), name))?;
+        let k = &self.registry.kinds[ty];
+        let rv_given = meta_str(&new, "resourceVersion").filter(|s| !s.is_empty());
+        if rv_given.is_none() && k.custom {
+            return Err(ApiError::invalid(&k.group_kind(), name, vec![Cause {
+                reason: "FieldValueInvalid",
+                message: "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update".into(),
+                field: "metadata.resourceVersion".into(),
+            }]));
+        }
+        self.write_locked(&mut inner, ty, &current, new, status, dry_run)
+    }
+
+    /// PATCH in any of the four formats; apply creates a missing object.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &self,
+        ty: usize,
+        ns: &str,
+        name: &str,
+        kind: PatchKind,
+        body: &Value,
+        status: bool,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let current = match inner.objects[ty].get(&key).cloned() {
+            Some(c) => c,
+            None if kind == PatchKind::Apply && !status => {
+                drop(inner);
+                let mut obj = body.clone();
+                if meta_str(&obj, "name").is_some_and(|n| n != name) {
+                    return Err(ApiError::BadRequest(
+                        "the name of the object does not match the name on the URL".into(),
+                    ));
+                }
+                meta_mut(&mut obj).insert("name".into(), Value::String(name.to_string()));
+                return self.create(ty, ns, obj, dry_run);
+            }
+            None => return Err(ApiError::not_found(self.resource(ty), name)),
+        };
+        let mut target = (*current).clone();
+        match kind {
+            PatchKind::Merge => patch::merge_patch(&mut target, body),
+            PatchKind::Strategic => {
+                if self.registry.kinds[ty].custom {
+                    return Err(ApiError::UnsupportedMediaType(
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                    ));
+                }
+                patch::strategic_merge(&mut target, body)
+            }
+            PatchKind::Apply => {
+                if meta_str(body, "name").is_some_and(|n| n != name) {
+                    return Err(ApiError::BadRequest(
+                        "the name of the object does not match the name on the URL".into(),
+                    ));
+                }
+                let mut body = body.clone();
+                if let Some(m) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                    // Apply configurations carry no version; ignore one if sent.
+                    m.remove("resourceVersion");
+                }
+                patch::strategic_merge(&mut target, &body)
+            }
+            PatchKind::Json => {
+                patch::json_patch(&mut target, body).map_err(|e| ApiError::Injected {
+                    code: 422,
+                    message: e,
+                })?
+            }
+        }
+        self.write_locked(&mut inner, ty, &current, target, status, dry_run)
+    }
+
+    /// The shared update path of PUT and PATCH.
+    fn write_locked(
+        &self,
+        inner: &mut Inner,
+        ty: usize,
+        current: &Arc<Value>,
+        new: Value,
+        status: bool,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let k = &self.registry.kinds[ty];
+        let name = meta_str(current, "name").unwrap_or("").to_string();
+        let cur_rv = meta_str(current, "resourceVersion").unwrap_or("");
+        if let Some(given) = meta_str(&new, "resourceVersion").filter(|s| !s.is_empty()) {
+            if given != cur_rv {
+                return Err(ApiError::stale(&self.resource(ty), &name));
+            }
+        }
+        if let Some(n) = meta_str(&new, "name") {
+            if n != name {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+        }
+        let mut result = if status {
+            let mut r = (**current).clone();
+            match new.get("status") {
+                Some(s) => r["status"] = s.clone(),
+                None => {
+                    if let Some(o) = r.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+            r
+        } else {
+            let mut r = new;
+            if !r.is_object() {
+                return Err(ApiError::BadRequest(
+                    "the body of the request was not an object".into(),
+                ));
+            }
+            self.check_type_meta(ty, &mut r)?;
+            let cm = meta(current).cloned().unwrap_or_default();
+            let m = meta_mut(&mut r);
+            for key in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
+                match cm.get(key) {
+                    Some(v) => m.insert(key.into(), v.clone()),
+                    None => m.remove(key),
+                };
+            }
+            m.remove("managedFields");
+            if k.status_subresource {
+                match current.get("status") {
+                    Some(s) => r["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = r.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            r
+        };
+        self.validate(ty, &name, &mut result, Some(current))?;
+        let deleting = meta(current).is_some_and(|m| m.contains_key("deletionTimestamp"));
+        let old_f = finalizers(current);
+        let new_f = finalizers(&result);
+        if deleting {
+            if let Some(added) = new_f.iter().find(|f| !old_f.contains(f)) {
+                return Err(ApiError::invalid(&k.group_kind(), &name, vec![Cause {
+                    reason: "FieldValueForbidden",
+                    message: format!("metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{\"{added}\"}}"),
+                    field: "metadata.finalizers".into(),
+                }]));
+            }
+        }
+        if spec_view(&result) != spec_view(current) {
+            let g = meta(current)
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            meta_mut(&mut result).insert("generation".into(), json!(g + 1));
+        }
+        meta_mut(&mut result).insert("resourceVersion".into(), Value::String(cur_rv.to_string()));
+        if result == **current {
+            return Ok(current.clone());
+        }
+        if dry_run {
+            return Ok(Arc::new(result));
+        }
+        if deleting && new_f.is_empty() {
+            return Ok(self.remove_locked(inner, ty, result));
+        }
+        Ok(self.commit(inner, ty, result, "MODIFIED"))
+    }
+
+    /// DELETE one object.
+    pub fn delete(
+        &self,
+        ty: usize,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let current = inner.objects[ty]
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(self.resource(ty), name))?;
+        if let Some(uid) = &opts.uid {
+            let have = meta_str(&current, "uid").unwrap_or("");
+            if uid != have {
+                return Err(ApiError::Conflict(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                )));
+            }
+        }
+        if let Some(rv) = &opts.resource_version {
+            let have = meta_str(&current, "resourceVersion").unwrap_or("");
+            if rv != have {
+                return Err(ApiError::Conflict(format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"
+                )));
+            }
+        }
+        if opts.dry_run {
+            return Ok(current);
+        }
+        let policy = opts
+            .propagation
+            .unwrap_or(self.registry.kinds[ty].default_propagation);
+        Ok(self.delete_locked(&mut inner, ty, current, policy))
+    }
+
+    /// DELETE a collection (label/field selectors apply).
+    pub fn delete_collection(
+        &self,
+        ty: usize,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        opts: &DeleteOpts,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        let mut inner = self.lock();
+        let victims: Vec<Arc<Value>> = inner.objects[ty]
+            .iter()
+            .filter(|(k, v)| ns.is_none_or(|n| n == k.0) && labels.matches(v) && fields.matches(v))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if opts.dry_run {
+            return Ok(victims);
+        }
+        let policy = opts
+            .propagation
+            .unwrap_or(self.registry.kinds[ty].default_propagation);
+        Ok(victims
+            .into_iter()
+            .map(|v| self.delete_locked(&mut inner, ty, v, policy))
+            .collect())
+    }
+
+    fn delete_locked(
+        &self,
+        inner: &mut Inner,
+        ty: usize,
+        current: Arc<Value>,
+        policy: Propagation,
+    ) -> Arc<Value> {
+        let uid = meta_str(&current, "uid").unwrap_or("").to_string();
+        if policy == Propagation::Foreground {
+            self.collect_dependents(inner, &current, Propagation::Background);
+        }
+        if !finalizers(&current).is_empty() {
+            if meta(&current).is_some_and(|m| m.contains_key("deletionTimestamp")) {
+                return current;
+            }
+            inner.pending_policy.insert(uid, policy);
+            let mut obj = (*current).clone();
+            let m = meta_mut(&mut obj);
+            m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if let Some(g) = m.get("generation").and_then(Value::as_i64) {
+                m.insert("generation".into(), json!(g + 1));
+            }
+            return self.commit(inner, ty, obj, "MODIFIED");
+        }
+        self.remove_locked(inner, ty, (*current).clone())
+    }
+
+    /// Final removal, then garbage collection of dependents.
+    fn remove_locked(&self, inner: &mut Inner, ty: usize, obj: Value) -> Arc<Value> {
+        let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
+        let policy = inner
+            .pending_policy
+            .remove(&uid)
+            .unwrap_or(self.registry.kinds[ty].default_propagation);
+        let gone = self.commit(inner, ty, obj, "DELETED");
+        let k = &self.registry.kinds[ty];
+        if k.group.is_empty() && k.plural == "namespaces" {
+            let ns = meta_str(&gone, "name").unwrap_or("").to_string();
+            self.purge_namespace(inner, &ns);
+        } else if policy != Propagation::Foreground {
+            self.collect_dependents(inner, &gone, policy);
+        }
+        gone
+    }
+
+    /// Owner-reference garbage collection (same namespace as the owner).
+    fn collect_dependents(&self, inner: &mut Inner, owner: &Value, policy: Propagation) {
+        let uid = meta_str(owner, "uid").unwrap_or("").to_string();
+        let ns = meta_str(owner, "namespace").map(String::from);
+        let mut found = Vec::new();
+        for (ty, map) in inner.objects.iter().enumerate() {
+            for ((ons, _), v) in map.iter() {
+                if ns.as_deref().is_some_and(|n| n != ons) {
+                    continue;
+                }
+                let owned = meta(v)
+                    .and_then(|m| m.get("ownerReferences"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(&uid))
+                    });
+                if owned {
+                    found.push((ty, v.clone()));
+                }
+            }
+        }
+        for (ty, dep) in found {
+            if policy == Propagation::Orphan {
+                let mut obj = (*dep).clone();
+                if let Some(Value::Array(refs)) = meta_mut(&mut obj).get_mut("ownerReferences") {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(&uid));
+                }
+                self.commit(inner, ty, obj, "MODIFIED");
+            } else {
+                self.delete_locked(inner, ty, dep, Propagation::Background);
+            }
+        }
+    }
+
+    fn purge_namespace(&self, inner: &mut Inner, ns: &str) {
+        for ty in 0..self.registry.kinds.len() {
+            if !self.registry.kinds[ty].namespaced {
+                continue;
+            }
+            let victims: Vec<Arc<Value>> = inner.objects[ty]
+                .iter()
+                .filter(|(k, _)| k.0 == ns)
+                .map(|(_, v)| v.clone())
+                .collect();
+            for v in victims {
+                // Dependents may already have been collected via their owner.
+                let key = (
+                    ns.to_string(),
+                    meta_str(&v, "name").unwrap_or("").to_string(),
+                );
+                if let Some(cur) = inner.objects[ty].get(&key).cloned() {
+                    self.delete_locked(inner, ty, cur, Propagation::Background);
+                }
+            }
+        }
+    }
+}
+
+/// What the real registries do to `status` on create.
+fn reset_status_on_create(kind: &str, obj: &mut Value) {
+    let Some(o) = obj.as_object_mut() else { return };
+    match kind {
+        "Pod" => {
+            o.insert("status".into(), json!({"phase": "Pending"}));
+        }
+        "Namespace" => {
+            o.insert("status".into(), json!({"phase": "Active"}));
+        }
+        "CustomResourceDefinition" => {
+            let names = o
+                .get("spec")
+                .and_then(|s| s.get("names"))
+                .cloned()
+                .unwrap_or(json!({}));
+            let now = now_rfc3339();
+            o.insert(
+                "status".into(),
+                json!({
+                    "acceptedNames": names,
+                    "storedVersions": o.get("spec").and_then(|s| s.get("versions")).and_then(Value::as_array)
+                        .map(|vs| vs.iter().filter_map(|v| v.get("name").cloned()).collect::<Vec<_>>()).unwrap_or_default(),
+                    "conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+                    ],
+                }),
+            );
+        }
+        _ => {
+            o.remove("status");
+        }
+    }
+}
