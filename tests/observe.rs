@@ -82,8 +82,15 @@ fn corpus_facts_agree_with_expected_yaml() {
     let caps = read_captures(&captures_dir()).unwrap();
     let mut seen = 0;
     for cap in &caps {
-        let file = Path::new(&cap.file).file_name().unwrap().to_string_lossy().into_owned();
-        let key_multi = format!("{file}#{}", cap.primary["metadata"]["name"].as_str().unwrap());
+        let file = Path::new(&cap.file)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let key_multi = format!(
+            "{file}#{}",
+            cap.primary["metadata"]["name"].as_str().unwrap()
+        );
         let exp = expected
             .get(&file)
             .or_else(|| expected.get(&key_multi))
@@ -91,17 +98,37 @@ fn corpus_facts_agree_with_expected_yaml() {
         seen += 1;
         let f = facts_of(cap);
         let ctx = format!("{file}: {f:#?}");
-        assert_eq!(f.outcome, exp["outcome"].as_str().unwrap(), "outcome of {ctx}");
+        assert_eq!(
+            f.outcome,
+            exp["outcome"].as_str().unwrap(),
+            "outcome of {ctx}"
+        );
         let failed = f.outcome == "Failed";
         let wef = failed && f.started && f.task_stopped;
-        assert_eq!(wef, exp["wasExecutionFailure"].as_bool().unwrap(), "wasExecutionFailure of {ctx}");
+        assert_eq!(
+            wef,
+            exp["wasExecutionFailure"].as_bool().unwrap(),
+            "wasExecutionFailure of {ctx}"
+        );
         if failed {
             let name = f.failed_task.as_ref().map(|t| t.name.clone());
             let pt = f.failed_task.as_ref().and_then(|t| t.pipeline_task.clone());
             let idx = f.failed_task.as_ref().map(|t| t.index);
-            assert_eq!(name.as_deref(), exp["failedTaskName"].as_str(), "failedTaskName of {ctx}");
-            assert_eq!(pt.as_deref(), exp["failedPipelineTask"].as_str(), "failedPipelineTask of {ctx}");
-            assert_eq!(idx, exp["failedTaskIndex"].as_i64(), "failedTaskIndex of {ctx}");
+            assert_eq!(
+                name.as_deref(),
+                exp["failedTaskName"].as_str(),
+                "failedTaskName of {ctx}"
+            );
+            assert_eq!(
+                pt.as_deref(),
+                exp["failedPipelineTask"].as_str(),
+                "failedPipelineTask of {ctx}"
+            );
+            assert_eq!(
+                idx,
+                exp["failedTaskIndex"].as_i64(),
+                "failedTaskIndex of {ctx}"
+            );
             let reason = exp["reason"].as_str().unwrap();
             if reason == "TaskFailed" || reason == "OOMKilled" {
                 assert_eq!(f.exit_code, exp["exitCode"].as_i64(), "exitCode of {ctx}");
@@ -145,7 +172,10 @@ fn step_oom_v1_12() {
     assert_eq!(f.api_version, "tekton.dev/v1");
     assert_eq!(f.reason, "Failed");
     assert_eq!(f.exit_code, Some(137));
-    assert_eq!(f.failure_message, "\"step-scale\" exited with code 137: OOMKilled");
+    assert_eq!(
+        f.failure_message,
+        "\"step-scale\" exited with code 137: OOMKilled"
+    );
     assert!(has(&f.evidence, "taskRun", "condition", "StepOOM"));
     assert!(has(&f.evidence, "step", "terminated", "OOMKilled"));
     // The pod's view of the same container.
@@ -161,7 +191,10 @@ fn step_oom_v1_12() {
 fn old_oom_is_only_in_the_step() {
     let f = facts("tekton-v1beta1-oom-failed-v0.59.yaml");
     assert_eq!(f.api_version, "tekton.dev/v1beta1");
-    assert!(!f.evidence.iter().any(|e| e.source == "taskRun" && e.message.contains("OOM")));
+    assert!(!f
+        .evidence
+        .iter()
+        .any(|e| e.source == "taskRun" && e.message.contains("OOM")));
     assert!(has(&f.evidence, "step", "terminated", "OOMKilled"));
     assert_eq!(f.exit_code, Some(137));
 }
@@ -183,7 +216,10 @@ fn zoom_timeout_has_only_synthetic_step_terminations() {
     let step = f.evidence.iter().find(|e| e.source == "step").unwrap();
     assert!(step.synthetic);
     assert_eq!(step.reason, "TaskRunCancelled");
-    assert!(!f.evidence.iter().any(|e| e.reason.eq_ignore_ascii_case("OOMKilled")));
+    assert!(!f
+        .evidence
+        .iter()
+        .any(|e| e.reason.eq_ignore_ascii_case("OOMKilled")));
     // The first task really ran.
     assert!(f.started);
 }
@@ -199,7 +235,12 @@ fn taskrun_timeout_of_a_running_step_counts_as_started() {
 #[test]
 fn step_timeout_is_a_termination_reason() {
     let f = facts("tekton-v1-step-timeout-exceeded-v1.1.yaml");
-    assert!(has(&f.evidence, "step", "terminationReason", "TimeoutExceeded"));
+    assert!(has(
+        &f.evidence,
+        "step",
+        "terminationReason",
+        "TimeoutExceeded"
+    ));
     assert!(f.started);
 }
 
@@ -222,7 +263,12 @@ fn quota_stall_keeps_the_quota_text() {
     assert!(f.failure_message.contains("exceeded quota"));
     let running = facts("tekton-v1-quota-stall-running.yaml");
     assert_eq!(running.outcome, "Running");
-    assert!(has(&running.evidence, "taskRun", "condition", "ExceededResourceQuota"));
+    assert!(has(
+        &running.evidence,
+        "taskRun",
+        "condition",
+        "ExceededResourceQuota"
+    ));
     assert!(!running.task_stopped);
 }
 
@@ -308,7 +354,10 @@ fn cancelled_runs_started_or_not() {
 #[test]
 fn succeeded_and_running_runs() {
     let s = facts("tekton-v1-succeeded.yaml");
-    assert_eq!((s.outcome.as_str(), s.total_tasks, s.completed_tasks), ("Completed", 3, 3));
+    assert_eq!(
+        (s.outcome.as_str(), s.total_tasks, s.completed_tasks),
+        ("Completed", 3, 3)
+    );
     assert_eq!(s.failed_task, None);
     assert!(s.start_time.is_some() && s.completion_time.is_some());
     let r = facts("tekton-v1-running.yaml");
@@ -319,7 +368,8 @@ fn succeeded_and_running_runs() {
 
 #[test]
 fn no_status_is_running_and_no_object_is_empty() {
-    let pr = json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "x"}});
+    let pr =
+        json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "x"}});
     let f = execution_facts(Some(&pr), &[], "w", "default", &[]);
     assert_eq!(f.outcome, "Running");
     assert_eq!(f.owner, "none");
@@ -336,7 +386,10 @@ fn succeeded_condition_is_found_anywhere_in_the_list() {
             {"type": "TrustedResourcesVerified", "status": "False", "reason": "x"},
             {"type": "Succeeded", "status": "False", "reason": "ResourceVerificationFailed", "message": "m"}]}});
     let f = execution_facts(Some(&pr), &[], "w", "default", &[]);
-    assert_eq!((f.outcome.as_str(), f.reason.as_str()), ("Failed", "ResourceVerificationFailed"));
+    assert_eq!(
+        (f.outcome.as_str(), f.reason.as_str()),
+        ("Failed", "ResourceVerificationFailed")
+    );
 }
 
 // ------------------------------------------------------------------ owner
@@ -344,7 +397,13 @@ fn succeeded_condition_is_found_anywhere_in_the_list() {
 #[test]
 fn owner_detection() {
     let cap = one("tekton-v1-succeeded.yaml");
-    let me = execution_facts(Some(&cap.primary), &cap.children, "wfe-checkout-restart-7f3k2", "default", &[]);
+    let me = execution_facts(
+        Some(&cap.primary),
+        &cap.children,
+        "wfe-checkout-restart-7f3k2",
+        "default",
+        &[],
+    );
     assert_eq!(me.owner, "self");
     assert_eq!(me.owner_phase, "");
     let other_wfe = wfe(
@@ -352,17 +411,29 @@ fn owner_detection() {
         "default/deployment/checkout",
         json!({"status": {"phase": ""}}),
     );
-    let them = execution_facts(Some(&cap.primary), &cap.children, "wfe-new", "default", &[other_wfe]);
+    let them = execution_facts(
+        Some(&cap.primary),
+        &cap.children,
+        "wfe-new",
+        "default",
+        &[other_wfe],
+    );
     assert_eq!(them.owner, "other");
     assert_eq!(them.owner_name, "wfe-checkout-restart-7f3k2");
     assert_eq!(them.owner_namespace, "default");
     assert_eq!(them.owner_phase, "Pending");
     let unknown = execution_facts(Some(&cap.primary), &cap.children, "wfe-new", "default", &[]);
-    assert_eq!((unknown.owner.as_str(), unknown.owner_phase.as_str()), ("other", ""));
+    assert_eq!(
+        (unknown.owner.as_str(), unknown.owner_phase.as_str()),
+        ("other", "")
+    );
     let mut unlabelled = cap.primary.clone();
     unlabelled["metadata"]["labels"] = json!({});
     let none = execution_facts(Some(&unlabelled), &[], "wfe-new", "default", &[]);
-    assert_eq!((none.owner.as_str(), none.owner_name.as_str()), ("none", ""));
+    assert_eq!(
+        (none.owner.as_str(), none.owner_name.as_str()),
+        ("none", "")
+    );
 }
 
 // ------------------------------------------------------------------ Jobs
@@ -387,8 +458,16 @@ fn job_oom_restart_uses_last_state_and_template_index() {
     assert_eq!((t.name.as_str(), t.index), ("workflow", 1));
     assert_eq!(f.exit_code, Some(137));
     assert!(has(&f.evidence, "container", "lastTerminated", "OOMKilled"));
-    assert!(has(&f.evidence, "jobCondition", "condition", "DeadlineExceeded"));
-    assert_eq!(f.failure_message, "container \"workflow\" terminated with exit code 137 (OOMKilled)");
+    assert!(has(
+        &f.evidence,
+        "jobCondition",
+        "condition",
+        "DeadlineExceeded"
+    ));
+    assert_eq!(
+        f.failure_message,
+        "container \"workflow\" terminated with exit code 137 (OOMKilled)"
+    );
 }
 
 #[test]
@@ -406,7 +485,10 @@ fn job_image_pull_never_started() {
 #[test]
 fn job_failure_target_is_failed() {
     let f = facts("job-podfailurepolicy-failuretarget.yaml");
-    assert_eq!((f.outcome.as_str(), f.reason.as_str()), ("Failed", "PodFailurePolicy"));
+    assert_eq!(
+        (f.outcome.as_str(), f.reason.as_str()),
+        ("Failed", "PodFailurePolicy")
+    );
     assert_eq!(f.exit_code, Some(42));
 }
 
@@ -416,11 +498,17 @@ fn job_counts() {
     assert_eq!(f.retry_count, 1);
     assert_eq!((f.total_tasks, f.completed_tasks), (1, 0));
     let s = facts("job-succeeded.yaml");
-    assert_eq!((s.outcome.as_str(), s.completed_tasks, s.retry_count), ("Completed", 1, 0));
+    assert_eq!(
+        (s.outcome.as_str(), s.completed_tasks, s.retry_count),
+        ("Completed", 1, 0)
+    );
     let p = facts("job-failed-pods-pruned.yaml");
     assert!(!p.started);
     assert_eq!(p.failed_task, None);
-    assert_eq!(p.failure_message, "Job has reached the specified backoff limit");
+    assert_eq!(
+        p.failure_message,
+        "Job has reached the specified backoff limit"
+    );
 }
 
 // ------------------------------------------------------------------ reading
@@ -442,7 +530,8 @@ fn primary_is_found_wherever_it_stands() {
 
 #[test]
 fn order_of_documents_does_not_matter() {
-    let text = std::fs::read_to_string(captures_dir().join("tekton-v1-oom-stepoom-v1.12.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(captures_dir().join("tekton-v1-oom-stepoom-v1.12.yaml")).unwrap();
     let mut docs: Vec<&str> = text.split("\n---\n").collect();
     let forward = parse_captures("a.yaml", &docs.join("\n---\n")).unwrap();
     docs[1..].reverse();
@@ -457,7 +546,10 @@ fn several_primaries_are_several_captures() {
     for cap in &caps {
         let pr = cap.primary["metadata"]["name"].as_str().unwrap();
         assert_eq!(cap.children.len(), 1);
-        assert_eq!(cap.children[0]["metadata"]["labels"]["tekton.dev/pipelineRun"], pr);
+        assert_eq!(
+            cap.children[0]["metadata"]["labels"]["tekton.dev/pipelineRun"],
+            pr
+        );
     }
     assert_eq!(facts_of(&caps[0]).outcome, "Completed");
     assert_eq!(facts_of(&caps[1]).exit_code, Some(137));
@@ -477,7 +569,10 @@ fn stdin_style_text_and_json() {
     assert_eq!(caps[0].wfes.len(), 1);
     // A typed list's items may omit their kind.
     let typed = r#"{"apiVersion":"tekton.dev/v1","kind":"PipelineRunList","items":[{"metadata":{"name":"p"}}]}"#;
-    assert_eq!(parse_captures("t.json", typed).unwrap()[0].primary["kind"], "PipelineRun");
+    assert_eq!(
+        parse_captures("t.json", typed).unwrap()[0].primary["kind"],
+        "PipelineRun"
+    );
 }
 
 #[test]
@@ -530,32 +625,45 @@ fn binary_files_are_refused() {
 #[test]
 fn empty_files_are_refused() {
     assert!(bad("empty.yaml").contains("empty capture"));
-    assert!(matches!(parse_captures("e.yaml", ""), Err(CaptureError::Empty { .. })));
+    assert!(matches!(
+        parse_captures("e.yaml", ""),
+        Err(CaptureError::Empty { .. })
+    ));
 }
 
 #[test]
 fn non_kubernetes_documents_are_refused() {
     assert!(bad("not-kubernetes.yaml").contains("document 1 is not a Kubernetes object"));
-    let err = parse_captures("s.yaml", "- a\n- b\n").unwrap_err().to_string();
+    let err = parse_captures("s.yaml", "- a\n- b\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a Kubernetes object"), "{err}");
 }
 
 #[test]
 fn unknown_kinds_name_the_kind_and_the_accepted_ones() {
     let msg = bad("unknown-kind.yaml");
-    assert!(msg.contains("\"Deployment\"") && msg.contains("checkout"), "{msg}");
+    assert!(
+        msg.contains("\"Deployment\"") && msg.contains("checkout"),
+        "{msg}"
+    );
     assert!(msg.contains("PipelineRun, Job, TaskRun"), "{msg}");
 }
 
 #[test]
 fn a_capture_needs_a_primary() {
     let msg = bad("no-primary.yaml");
-    assert!(msg.contains("no PipelineRun or Job") && msg.contains("TaskRun"), "{msg}");
+    assert!(
+        msg.contains("no PipelineRun or Job") && msg.contains("TaskRun"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn malformed_json_names_line() {
-    let err = parse_captures("x.json", "{\n \"kind\": \n").unwrap_err().to_string();
+    let err = parse_captures("x.json", "{\n \"kind\": \n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("x.json:"), "{err}");
     assert!(err.contains("malformed JSON"), "{err}");
 }
@@ -564,7 +672,9 @@ fn malformed_json_names_line() {
 fn files_over_the_limit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge.yaml");
-    let mut text = String::from("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\n  annotations:\n    a: \"");
+    let mut text = String::from(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\n  annotations:\n    a: \"",
+    );
     text.push_str(&"x".repeat(9 * 1024 * 1024));
     text.push_str("\"\n");
     std::fs::write(&p, text).unwrap();
@@ -574,7 +684,9 @@ fn files_over_the_limit_are_refused() {
 
 #[test]
 fn missing_paths_and_empty_directories() {
-    let msg = read_captures(Path::new("/nonexistent/x.yaml")).unwrap_err().to_string();
+    let msg = read_captures(Path::new("/nonexistent/x.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("/nonexistent/x.yaml"), "{msg}");
     let dir = tempfile::tempdir().unwrap();
     let msg = read_captures(dir.path()).unwrap_err().to_string();
@@ -619,15 +731,31 @@ fn wfe_facts_read_spec_status_and_annotation() {
 fn history_orders_terminal_by_completion_then_the_rest_by_creation() {
     let t = "default/deployment/app";
     let me = wfe("me", t, json!({}));
-    let done = |n: &str, at: &str| wfe(n, t, json!({"status": {"phase": "Failed", "completionTime": at}}));
-    let live = |n: &str, at: &str| wfe(n, t, json!({"metadata": {"creationTimestamp": at}, "status": {"phase": "Running"}}));
+    let done = |n: &str, at: &str| {
+        wfe(
+            n,
+            t,
+            json!({"status": {"phase": "Failed", "completionTime": at}}),
+        )
+    };
+    let live = |n: &str, at: &str| {
+        wfe(
+            n,
+            t,
+            json!({"metadata": {"creationTimestamp": at}, "status": {"phase": "Running"}}),
+        )
+    };
     let others = vec![
         done("old", "2025-03-14T08:00:00Z"),
         live("r-old", "2025-03-14T07:00:00Z"),
         me.clone(),
         done("new", "2025-03-14T09:00:00Z"),
         live("r-new", "2025-03-14T09:30:00Z"),
-        wfe("elsewhere", "default/deployment/other", json!({"status": {"phase": "Failed"}})),
+        wfe(
+            "elsewhere",
+            "default/deployment/other",
+            json!({"status": {"phase": "Failed"}}),
+        ),
     ];
     let h = history_facts(&me, &others);
     let names: Vec<&str> = h.iter().map(|a| a.name.as_str()).collect();
@@ -636,14 +764,25 @@ fn history_orders_terminal_by_completion_then_the_rest_by_creation() {
 
 #[test]
 fn lock_name_matches_kubernaut() {
-    assert_eq!(lock_name("default/deployment/my-app"), "wfe-c00449355dfb987a");
+    assert_eq!(
+        lock_name("default/deployment/my-app"),
+        "wfe-c00449355dfb987a"
+    );
 }
 
 #[test]
 fn observe_puts_it_together() {
     let cap = one("tekton-v1-oom-stepoom-v1.12.yaml");
-    let me = wfe("wfe-checkout-restart-7f3k2", "default/deployment/checkout", json!({"status": {"phase": "Running"}}));
-    let prior = wfe("prior", "default/deployment/checkout", json!({"status": {"phase": "Completed"}}));
+    let me = wfe(
+        "wfe-checkout-restart-7f3k2",
+        "default/deployment/checkout",
+        json!({"status": {"phase": "Running"}}),
+    );
+    let prior = wfe(
+        "prior",
+        "default/deployment/checkout",
+        json!({"status": {"phase": "Completed"}}),
+    );
     let others = [prior];
     let f = observe(&ObserveInput {
         wfe: &me,

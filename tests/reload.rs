@@ -237,6 +237,7 @@ impl Harness {
         );
         assert_eq!(status.active.revision, before);
         assert!(status.last_error.is_some());
+        eprintln!("DEBUG refused: {}", status.last_error.as_ref().unwrap().message);
         assert!(self
             .metrics
             .render()

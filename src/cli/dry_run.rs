@@ -148,6 +148,7 @@ fn run_inner(a: &DryRunArgs) -> Result<(), String> {
         }
     }
     for c in &captures {
+        let primary = if wfe_given.is_some() { c.primary.clone() } else { scenario::adopt_capture(&c.primary) };
         let wfe = match &wfe_given {
             Some(w) => w.clone(),
             None => {
@@ -169,7 +170,7 @@ fn run_inner(a: &DryRunArgs) -> Result<(), String> {
                 hist.push(other);
             }
         }
-        let facts = scenario::facts_for(&wfe, Some(&c.primary), &c.children, &hist, env.clone());
+        let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &hist, env.clone());
         let now = now_flag.unwrap_or_else(|| scenario::default_now(Some(&c.primary)));
         let decision = decide(&facts, &rules, now);
         rows.push(Row {

@@ -122,6 +122,7 @@ pub(crate) async fn apply(
                 source,
             })?;
             if let Some(body) = body {
+                tracing::debug!(wfe = %current.name_any(), rule = ?decision.rule.as_ref().map(|r| r.to_string()), patch = %body, "status write");
                 let updated = wfe_api(ctx, &current)
                     .patch_status(
                         &current.name_any(),

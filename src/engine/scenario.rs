@@ -87,6 +87,26 @@ pub fn wfe_for_capture(primary: &Value) -> Value {
     w
 }
 
+/// Make an unlabelled capture the synthesized WFE's own execution (captures
+/// from `kubectl` of foreign runs carry no kubernaut labels); labelled ones are
+/// left alone so ownership is still observed.
+pub fn adopt_capture(primary: &Value) -> Value {
+    let mut p = primary.clone();
+    if label(&p, "kubernaut.ai/workflow-execution").is_none() {
+        let meta = &mut p["metadata"];
+        if !meta.is_object() {
+            *meta = json!({});
+        }
+        let labels = &mut meta["labels"];
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        labels["kubernaut.ai/workflow-execution"] = json!("dry-run");
+        labels["kubernaut.ai/source-namespace"] = json!("default");
+    }
+    p
+}
+
 /// JSON merge patch (RFC 7386): overrides onto a base.
 pub fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {

@@ -268,7 +268,10 @@ fn run_single(
 ) -> Result<(), String> {
     let name = format!("{}#{}", doc.id.file, case.name);
     let capture = match &case.capture {
-        Some(t) => Some(parse_capture(&name, t)?),
+        Some(t) => {
+            let (p, c) = parse_capture(&name, t)?;
+            Some((scenario::adopt_capture(&p), c))
+        }
         None => None,
     };
     let mut wfe = match &capture {

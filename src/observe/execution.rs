@@ -50,7 +50,8 @@ fn owner(
     others: &[WorkflowExecution],
     out: &mut ExecutionFacts,
 ) {
-    let Some(owner_name) = label(obj, OWNER_LABEL) else {
+    // An empty label value names nobody: the object is unlabelled.
+    let Some(owner_name) = label(obj, OWNER_LABEL).filter(|n| !n.is_empty()) else {
         out.owner = "none".into();
         out.owner_namespace = label(obj, OWNER_NAMESPACE_LABEL).unwrap_or("").to_owned();
         return;

@@ -173,9 +173,15 @@ impl Emulator {
         kube::Config::new(uri)
     }
 
-    /// A fresh client; each has its own connection pool.
+    /// A fresh client; each has its own connection pool. Built on a plain
+    /// HTTP connector: the crate's kube features select rustls without a
+    /// crypto provider, and the emulator speaks plain HTTP anyway.
     pub fn client(&self) -> kube::Client {
-        kube::Client::try_from(self.config()).unwrap_or_else(|e| panic!("emulator client: {e}"))
+        use kube::client::ConfigExt;
+        let config = self.config();
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        let service = tower::ServiceBuilder::new().layer(config.base_uri_layer()).service(http);
+        kube::Client::new(service, config.default_namespace)
     }
 
     pub fn faults(&self) -> &Arc<Faults> {

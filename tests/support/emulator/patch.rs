@@ -171,10 +171,23 @@ fn strip_directives(mut v: Value) -> Value {
 }
 
 /// RFC 6902. A failed `test` (or any failing op) leaves the document untouched.
+/// Like the apiserver's Go implementation, `test` of `null` succeeds on a
+/// missing path (kube-runtime's finalizer helper relies on that).
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
     let ops: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| format!("invalid JSON patch: {e}"))?;
-    json_patch::patch(target, &ops.0).map_err(|e| e.to_string())
+    let mut doc = target.clone();
+    for (i, op) in ops.0.iter().enumerate() {
+        if let json_patch::PatchOperation::Test(t) = op {
+            if t.value.is_null() && doc.pointer(t.path.as_str()).is_none_or(Value::is_null) {
+                continue;
+            }
+        }
+        json_patch::patch(&mut doc, std::slice::from_ref(op))
+            .map_err(|e| format!("the server rejected our request due to an error in our request: operation {i}: {e}"))?;
+    }
+    *target = doc;
+    Ok(())
 }
 
 /// Parse an apply body (YAML or JSON) into a JSON value.

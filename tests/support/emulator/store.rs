@@ -717,7 +717,7 @@ impl Store {
             return Ok(Arc::new(result));
         }
         if deleting && new_f.is_empty() {
-            return Ok(self.remove_locked(inner, ty, result));
+            return Ok(self.remove_locked(inner, ty, result, None));
         }
         Ok(self.commit(inner, ty, result, "MODIFIED"))
     }
@@ -813,15 +813,16 @@ impl Store {
             }
             return self.commit(inner, ty, obj, "MODIFIED");
         }
-        self.remove_locked(inner, ty, (*current).clone())
+        self.remove_locked(inner, ty, (*current).clone(), Some(policy))
     }
 
-    /// Final removal, then garbage collection of dependents.
-    fn remove_locked(&self, inner: &mut Inner, ty: usize, obj: Value) -> Arc<Value> {
+    /// Final removal, then garbage collection of dependents with `policy`
+    /// (None: the one chosen when deletion started, else the kind's default).
+    fn remove_locked(&self, inner: &mut Inner, ty: usize, obj: Value, policy: Option<Propagation>) -> Arc<Value> {
         let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
-        let policy = inner
-            .pending_policy
-            .remove(&uid)
+        let pending = inner.pending_policy.remove(&uid);
+        let policy = policy
+            .or(pending)
             .unwrap_or(self.registry.kinds[ty].default_propagation);
         let gone = self.commit(inner, ty, obj, "DELETED");
         let k = &self.registry.kinds[ty];
