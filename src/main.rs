@@ -1,3 +1,8 @@
+use std::io::Write;
+
 fn main() {
-    std::process::exit(wfe_engine::cli::main());
+    let code = wfe_engine::cli::main();
+    // `process::exit` skips destructors: flush what is buffered first.
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
 }

@@ -797,3 +797,41 @@ fn observe_puts_it_together() {
     assert_eq!(f.history.len(), 1);
     assert_eq!(f.env, EnvFacts::default());
 }
+
+#[test]
+fn hand_written_capture_with_unquoted_status_and_no_references() {
+    let yaml = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: p}\n\
+                status:\n  conditions:\n  - {type: Succeeded, status: False, reason: Failed}\n---\n\
+                apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: p-b, labels: {tekton.dev/pipelineTask: b}}\n\
+                status:\n  conditions:\n  - {type: Succeeded, status: False, reason: Failed}\n  \
+                steps:\n  - {name: s, terminated: {exitCode: \"3\", reason: Error}}\n";
+    let caps = parse_captures("hand.yaml", yaml).unwrap();
+    let f = facts_of(&caps[0]);
+    assert_eq!(f.outcome, "Failed");
+    let t = f.failed_task.unwrap();
+    assert_eq!(
+        (t.name.as_str(), t.pipeline_task.as_deref(), t.index),
+        ("p-b", Some("b"), 0)
+    );
+    assert_eq!(f.exit_code, Some(3));
+    assert!(f.started);
+}
+
+/// Truncated captures (a copy-paste cut short) either fail cleanly or yield
+/// facts; nothing panics.
+#[test]
+fn truncated_captures_never_panic() {
+    for entry in std::fs::read_dir(captures_dir()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for cut in (0..text.len())
+            .step_by(397)
+            .filter(|c| text.is_char_boundary(*c))
+        {
+            if let Ok(caps) = parse_captures("cut.yaml", &text[..cut]) {
+                for cap in &caps {
+                    let _ = facts_of(cap);
+                }
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, variant, ConfigMapVolume, Payload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wfe_engine::engine::decide;
+use wfe_engine::engine::testing::run_rule_tests;
 use wfe_engine::observe::Facts;
 use wfe_engine::reload::{ReloadHandle, ReloadOptions, ReloadStatus, Reloader};
 use wfe_engine::rules::{load_dir, RuleSet};
@@ -24,10 +25,12 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The smallest valid set the repository ships, falling back to `rules/`.
+/// The smallest valid set the repository ships, falling back to `rules/`
+/// (`WFE_RELOAD_TEST_RULES=<dir>` picks another).
 fn base_payload() -> Payload {
-    for dir in ["tests/fixtures/rules-min", "rules"] {
-        let dir = manifest().join(dir);
+    let chosen = std::env::var_os("WFE_RELOAD_TEST_RULES").map(PathBuf::from);
+    let defaults = ["tests/fixtures/rules-min", "rules"].map(|d| manifest().join(d));
+    for dir in chosen.into_iter().chain(defaults) {
         if let Ok(p) = read_payload(&dir) {
             if !p.is_empty() {
                 return p;
@@ -158,6 +161,12 @@ impl Harness {
         let dir = tmp.path().join("rules");
         let volume = ConfigMapVolume::create(&dir, &base).unwrap();
         let initial = load_dir(&dir).unwrap_or_else(|e| panic!("base set does not load:\n{e}"));
+        let report = run_rule_tests(&initial);
+        assert_eq!(
+            report.failed, 0,
+            "the base set fails its own rule tests: {:#?}",
+            report.failures
+        );
         let rules = Arc::new(ArcSwap::from_pointee(initial));
         let metrics = Arc::new(Metrics::new().unwrap());
         let handle = Reloader::spawn(&dir, options, rules.clone(), metrics.clone());
@@ -237,7 +246,6 @@ impl Harness {
         );
         assert_eq!(status.active.revision, before);
         assert!(status.last_error.is_some());
-        eprintln!("DEBUG refused: {}", status.last_error.as_ref().unwrap().message);
         assert!(self
             .metrics
             .render()

@@ -148,7 +148,11 @@ fn run_inner(a: &DryRunArgs) -> Result<(), String> {
         }
     }
     for c in &captures {
-        let primary = if wfe_given.is_some() { c.primary.clone() } else { scenario::adopt_capture(&c.primary) };
+        let primary = if wfe_given.is_some() {
+            c.primary.clone()
+        } else {
+            scenario::adopt_capture(&c.primary)
+        };
         let wfe = match &wfe_given {
             Some(w) => w.clone(),
             None => {

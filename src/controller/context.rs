@@ -28,6 +28,10 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Disable Tekton even if its CRDs are installed.
     pub disable_tekton: bool,
+    /// Trailing-edge debounce of reconcile triggers: a burst of watch events
+    /// (PipelineRun, TaskRun and Pod updating together) becomes one
+    /// reconcile and at most one status write.
+    pub debounce: std::time::Duration,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +43,7 @@ impl Default for ControllerConfig {
             instance: super::events::REPORTING_CONTROLLER.into(),
             concurrency: 64,
             disable_tekton: false,
+            debounce: std::time::Duration::from_millis(50),
         }
     }
 }

@@ -152,7 +152,11 @@ pub async fn spawn_controller(
         .watches_stream(reconcile_all, |w: WorkflowExecution| {
             Some(ObjectRef::from_obj(&w))
         })
-        .with_config(Config::default().concurrency(config.concurrency))
+        .with_config(
+            Config::default()
+                .concurrency(config.concurrency)
+                .debounce(config.debounce),
+        )
         .graceful_shutdown_on(async move {
             let _ = shutdown_rx.await;
         });

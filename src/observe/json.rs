@@ -95,7 +95,12 @@ impl<'a> Cond<'a> {
     fn of(c: &'a Value) -> Cond<'a> {
         Cond {
             ty: str_at(c, &["type"]),
-            status: str_at(c, &["status"]),
+            // Hand-written YAML may leave `status: False` unquoted.
+            status: match at(c, &["status"]) {
+                Some(Value::Bool(true)) => "True",
+                Some(Value::Bool(false)) => "False",
+                _ => str_at(c, &["status"]),
+            },
             reason: str_at(c, &["reason"]),
             message: str_at(c, &["message"]),
         }

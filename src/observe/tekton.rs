@@ -37,6 +37,8 @@ impl RefKind {
 #[derive(Clone, Copy)]
 struct Run<'a> {
     name: &'a str,
+    /// The TaskRun object, when the view has it (not for embedded entries).
+    obj: Option<&'a Value>,
     status: Option<&'a Value>,
     succeeded: Option<Cond<'a>>,
 }
@@ -45,6 +47,7 @@ impl<'a> Run<'a> {
     fn new(name: &'a str, status: Option<&'a Value>) -> Run<'a> {
         Run {
             name,
+            obj: None,
             status,
             succeeded: condition(status, "Succeeded"),
         }
@@ -61,6 +64,22 @@ impl<'a> Run<'a> {
     /// Failed, cancelled or timed out, but not an ignored failure.
     fn stopped(&self) -> bool {
         self.status_is("False") && !self.reason().eq_ignore_ascii_case(IGNORED)
+    }
+
+    fn of_object(name: &'a str, obj: &'a Value) -> Run<'a> {
+        Run {
+            obj: Some(obj),
+            ..Run::new(name, at(obj, &["status"]))
+        }
+    }
+
+    /// Steps of earlier attempts (`retries`), which also ran.
+    fn retried_steps(&self) -> impl Iterator<Item = &'a Value> {
+        self.status
+            .map(|s| arr_at(s, &["retriesStatus"]))
+            .unwrap_or(&[])
+            .iter()
+            .flat_map(|r| arr_at(r, &["steps"]))
     }
 
     fn steps(&self) -> &'a [Value] {
@@ -143,7 +162,7 @@ fn entries<'a>(
                 let k = RefKind::of(str_at(r, &["kind"]));
                 let child_name = str_at(r, &["name"]);
                 let run = find_object(children, object_kinds(k), child_name)
-                    .map(|o| Run::new(child_name, at(o, &["status"])))
+                    .map(|o| Run::of_object(child_name, o))
                     .or_else(|| {
                         let map = embedded_map(k)?;
                         let e = embedded(status, map, child_name)?;
@@ -172,7 +191,7 @@ fn entries<'a>(
         for (child_name, e) in m {
             let pt = str_at(e, &["pipelineTaskName"]);
             let run = match find_object(children, object_kinds(k), child_name) {
-                Some(o) => Run::new(child_name, at(o, &["status"])),
+                Some(o) => Run::of_object(child_name, o),
                 None => Run::new(child_name, at(e, &["status"])),
             };
             out.push((
@@ -197,7 +216,7 @@ fn entries<'a>(
                 Entry {
                     kind: RefKind::TaskRun,
                     pipeline_task: pt,
-                    run: Some(Run::new(name(c), at(c, &["status"]))),
+                    run: Some(Run::of_object(name(c), c)),
                 },
             ));
         }
@@ -290,9 +309,16 @@ pub(crate) fn tekton_facts(pr: &Value, children: &[Value], out: &mut ExecutionFa
 
     match failed {
         Some((i, e, run)) => {
+            let pipeline_task = match e.pipeline_task {
+                "" => run
+                    .obj
+                    .and_then(|o| label(o, "tekton.dev/pipelineTask"))
+                    .unwrap_or(""),
+                pt => pt,
+            };
             out.failed_task = Some(FailedTask {
                 name: run.name.to_owned(),
-                pipeline_task: Some(e.pipeline_task.to_owned()),
+                pipeline_task: Some(pipeline_task.to_owned()),
                 index: i as i64,
             });
             run_evidence(&run, children, out);
@@ -329,7 +355,7 @@ pub(crate) fn tekton_facts(pr: &Value, children: &[Value], out: &mut ExecutionFa
             children
                 .iter()
                 .filter(|c| kind(c) == "TaskRun")
-                .map(|c| Run::new(name(c), at(c, &["status"]))),
+                .map(|c| Run::of_object(name(c), c)),
         );
     let mut started = false;
     let mut stopped = false;
@@ -337,7 +363,11 @@ pub(crate) fn tekton_facts(pr: &Value, children: &[Value], out: &mut ExecutionFa
         stopped |= run.stopped();
         if !started {
             let reason = run.reason();
-            started = run.steps().iter().any(|s| step_started(s, reason));
+            started = run
+                .steps()
+                .iter()
+                .chain(run.retried_steps())
+                .any(|s| step_started(s, reason));
         }
     }
     if !started {

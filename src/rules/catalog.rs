@@ -147,7 +147,7 @@ macro_rules! item_fields {
 
 item_fields! { EvidenceField,
     Source => "source": Str, "`pipelineRun`, `taskRun`, `step`, `sidecar`, `container`, `initContainer`, `pod`, `podCondition`, `job`, `jobCondition`.";
-    State => "state": Str, "`condition`, `terminated`, `waiting`, `lastTerminated`, `status`.";
+    State => "state": Str, "`condition`, `terminated`, `terminationReason`, `waiting`, `lastTerminated`, `status`.";
     Reason => "reason": Str, "The reason as written.";
     Message => "message": Str, "The message.";
     ExitCode => "exitCode": Int, "Exit code of a terminated step/container.";

@@ -6,8 +6,9 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::diag::did_you_mean;
 use super::error::LoadError;
+use super::kinds::Parts;
 use super::kinds::Spans;
-use super::model::{Diagnostic, RuleSet};
+use super::model::Diagnostic;
 use super::yaml::Pos;
 
 /// Reasons the kubernaut CRD documents (`spec/failure-classification.md`).
@@ -57,24 +58,23 @@ impl Out<'_> {
     }
 }
 
-pub(crate) fn check(
-    set: &RuleSet,
-    spans: &Spans,
-    errors: &mut Vec<LoadError>,
-    warnings: &mut Vec<Diagnostic>,
-) {
+/// Run every check over the parts that compiled (the checks also run when
+/// other parts failed, so one `check` run reports as much as it can).
+pub(crate) fn check(parts: &Parts, errors: &mut Vec<LoadError>, warnings: &mut Vec<Diagnostic>) {
     let mut out = Out { errors, warnings };
-    lifecycle(set, spans, &mut out);
-    classification(set, spans, &mut out);
-    backoff(set, spans, &mut out);
-    summary(set, spans, &mut out);
+    let spans = &parts.spans;
+    lifecycle(parts, &mut out);
+    classification(parts, &mut out);
+    backoff(parts, &mut out);
+    summary(parts, &mut out);
     tests(spans, &mut out);
 }
 
-fn lifecycle(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
-    let Some(sp) = &spans.lifecycle else { return };
+fn lifecycle(parts: &Parts, out: &mut Out<'_>) {
+    let (Some(lc), Some(sp)) = (&parts.lifecycle, &parts.spans.lifecycle) else {
+        return;
+    };
     let file = sp.file.as_str();
-    let lc = &set.lifecycle;
     let phase = |name: &str| lc.phases.iter().find(|p| p.name == name);
     let names: Vec<&str> = lc.phases.iter().map(|p| p.name.as_str()).collect();
 
@@ -215,12 +215,11 @@ fn lifecycle(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
     }
 }
 
-fn classification(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
-    let Some(sp) = &spans.classification else {
+fn classification(parts: &Parts, out: &mut Out<'_>) {
+    let (Some(c), Some(sp)) = (&parts.classification, &parts.spans.classification) else {
         return;
     };
     let file = sp.file.as_str();
-    let c = &set.classification;
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     let mut catch_all: Option<&str> = None;
     for (r, (name_pos, reason_pos, unconditional)) in c.rules.iter().zip(&sp.rules) {
@@ -255,9 +254,10 @@ fn classification(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
     }
 }
 
-fn backoff(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
-    let Some(sp) = &spans.backoff else { return };
-    let b = &set.backoff;
+fn backoff(parts: &Parts, out: &mut Out<'_>) {
+    let (Some(b), Some(sp)) = (&parts.backoff, &parts.spans.backoff) else {
+        return;
+    };
     match sp.max {
         None => out.warn(
             &sp.file,
@@ -278,30 +278,34 @@ fn backoff(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
     }
 }
 
-fn summary(set: &RuleSet, spans: &Spans, out: &mut Out<'_>) {
-    let Some(sp) = &spans.summary else { return };
+fn summary(parts: &Parts, out: &mut Out<'_>) {
+    let (Some(summary), Some(sp)) = (&parts.summary, &parts.spans.summary) else {
+        return;
+    };
     for (reason, pos) in &sp.recommendations {
         out.reason(&sp.file, *pos, reason);
     }
-    if set.summary.default_recommendation.is_some() {
+    let (Some(classification), Some(lc)) = (&parts.classification, &parts.lifecycle) else {
+        return;
+    };
+    if summary.default_recommendation.is_some() {
         return;
     }
-    let mut reasons: BTreeSet<&str> = set
-        .classification
+    let mut reasons: BTreeSet<&str> = classification
         .rules
         .iter()
         .map(|r| r.reason.as_str())
         .collect();
-    reasons.insert(&set.classification.default_reason);
-    for t in &set.lifecycle.transitions {
+    reasons.insert(&classification.default_reason);
+    for t in &lc.transitions {
         if let Some(r) = t.failure.as_ref().and_then(|f| f.reason.as_deref()) {
             reasons.insert(r);
         }
     }
     for r in reasons {
-        if !set.summary.recommendations.contains_key(r) {
+        if !summary.recommendations.contains_key(r) {
             let pos = Pos {
-                line: set.summary.id.line,
+                line: summary.id.line,
                 col: 1,
             };
             out.warn(

@@ -31,15 +31,6 @@ impl Diags {
         });
     }
 
-    pub fn warn(&mut self, pos: Pos, message: impl Into<String>) {
-        self.warnings.push(Diagnostic {
-            file: self.file.clone(),
-            line: pos.line,
-            column: pos.col,
-            message: message.into(),
-        });
-    }
-
     /// A Rhai compile error inside the string scalar `node`, mapped into the file.
     pub fn script_error(&mut self, node: &Node, e: &ScriptError) {
         let pos = script_pos(node, e);
@@ -98,7 +89,7 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
                 (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
                 _ => false,
             };
-            let limit = (name.len().max(c.len()) / 3).max(2);
+            let limit = (name.len().max(c.len()) / 4).max(2);
             (d <= limit || last_match).then_some((if last_match { 0 } else { d }, c))
         })
         .collect();

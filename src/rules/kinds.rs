@@ -35,7 +35,6 @@ pub const EFFECTS: &[(&str, EffectKind)] = &[
 /// Positions of a transition's parts, for the static checks.
 #[derive(Debug, Clone, Default)]
 pub struct TransitionSpans {
-    pub pos: Pos,
     pub name: Pos,
     pub from: Vec<Pos>,
     pub to: Option<Pos>,
@@ -210,11 +209,10 @@ pub fn lifecycle(doc: &Doc<'_>, d: &mut Diags) -> Option<(Lifecycle, LifecycleSp
                     transitions.push(tr);
                     spans.transitions.push(ts);
                 }
-                None => ok = false,
+                // Recorded in `d`; the checks still see the transitions that compiled.
+                None => {}
             }
         }
-    } else {
-        ok = false;
     }
     ok.then(|| {
         (
@@ -264,7 +262,6 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
     let f = Fields::new(t, KEYS, "a transition", d)?;
     let before = d.errors.len();
     let mut spans = TransitionSpans {
-        pos: t.pos,
         name: t.pos,
         ..Default::default()
     };

@@ -353,37 +353,20 @@ fn load_inner(
         }
     }
 
-    let set = match parts {
-        Parts {
-            lifecycle: Some(lifecycle),
-            classification: Some(classification),
-            backoff: Some(backoff),
-            cooldown: Some(cooldown),
-            history: Some(history),
-            summary: Some(summary),
-            tests,
-            spans,
-        } if errors.is_empty() => {
-            let set = RuleSet {
-                revision: revision_of(&files),
-                files: infos,
-                lifecycle,
-                classification,
-                backoff,
-                cooldown,
-                history,
-                summary,
-                tests,
-                warnings: Vec::new(),
-                sandbox: Arc::new(sandbox),
-            };
-            check::check(&set, &spans, &mut errors, &mut warnings);
-            set
-        }
-        _ => {
-            sort_errors(&mut errors);
-            return Err(LoadErrors(errors));
-        }
+    check::check(&parts, &mut errors, &mut warnings);
+    let Parts {
+        lifecycle: Some(lifecycle),
+        classification: Some(classification),
+        backoff: Some(backoff),
+        cooldown: Some(cooldown),
+        history: Some(history),
+        summary: Some(summary),
+        tests,
+        spans: _,
+    } = parts
+    else {
+        sort_errors(&mut errors);
+        return Err(LoadErrors(errors));
     };
     if !errors.is_empty() {
         sort_errors(&mut errors);
@@ -391,7 +374,19 @@ fn load_inner(
     }
     warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     warnings.dedup();
-    Ok(RuleSet { warnings, ..set })
+    Ok(RuleSet {
+        revision: revision_of(&files),
+        files: infos,
+        lifecycle,
+        classification,
+        backoff,
+        cooldown,
+        history,
+        summary,
+        tests,
+        warnings,
+        sandbox: Arc::new(sandbox),
+    })
 }
 
 fn sort_errors(errors: &mut Vec<LoadError>) {

@@ -695,7 +695,7 @@ impl Compiler<'_> {
             self.diags.error(
                 n.pos,
                 format!(
-                    "`{}` is {} ({}): `{op}` needs {want}, got {}{quote}",
+                    "`{}` is {} {}: `{op}` needs {want}, got {}{quote}",
                     key.path(),
                     article(ty),
                     type_name(ty),

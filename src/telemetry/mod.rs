@@ -6,6 +6,7 @@
 //! add their own metric groups as fields of [`Metrics`] and their own routes by
 //! merging a router into [`http::router`]'s.
 
+pub mod audit;
 pub mod http;
 pub mod metrics;
 

@@ -134,9 +134,14 @@ impl Harness {
             backoff_max: Duration::from_secs(2),
             ..Default::default()
         };
-        let handle = spawn_controller(self.emu.client(), self.config.clone(), self.rules.clone(), options)
-            .await
-            .expect("controller starts");
+        let handle = spawn_controller(
+            self.emu.client(),
+            self.config.clone(),
+            self.rules.clone(),
+            options,
+        )
+        .await
+        .expect("controller starts");
         self.controller = Some(handle);
     }
 
@@ -158,7 +163,10 @@ impl Harness {
 
     pub async fn create(&self, ns: &str, w: Value) -> WorkflowExecution {
         let w: WorkflowExecution = serde_json::from_value(w).expect("wfe json");
-        self.wfes(ns).create(&PostParams::default(), &w).await.expect("create wfe")
+        self.wfes(ns)
+            .create(&PostParams::default(), &w)
+            .await
+            .expect("create wfe")
     }
 
     pub async fn get(&self, ns: &str, name: &str) -> WorkflowExecution {
@@ -166,7 +174,13 @@ impl Harness {
     }
 
     /// Wait until the WFE reaches `phase` (and return it).
-    pub async fn wait_phase(&self, ns: &str, name: &str, phase: &str, timeout: Duration) -> WorkflowExecution {
+    pub async fn wait_phase(
+        &self,
+        ns: &str,
+        name: &str,
+        phase: &str,
+        timeout: Duration,
+    ) -> WorkflowExecution {
         let api = self.wfes(ns);
         let end = tokio::time::Instant::now() + timeout;
         let mut last = None;
@@ -203,7 +217,11 @@ impl Harness {
     }
 
     pub async fn event_reasons(&self, ns: &str, name: &str) -> Vec<String> {
-        self.events(ns, name).await.into_iter().map(|(r, _)| r).collect()
+        self.events(ns, name)
+            .await
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
     }
 
     /// Successful controller writes on WFEs and execution objects (creates
@@ -221,14 +239,21 @@ impl Harness {
     /// The controller writes, for diagnostics.
     pub fn dump_writes(&self) {
         for e in self.emu.log().entries() {
-            if e.verb.is_write() && (e.kind == "WorkflowExecution" || e.kind == "PipelineRun" || e.kind == "Job") {
-                println!("{:?} {} {:?} {:?} -> {}", e.verb, e.kind, e.name, e.subresource, e.status);
+            if e.verb.is_write()
+                && (e.kind == "WorkflowExecution" || e.kind == "PipelineRun" || e.kind == "Job")
+            {
+                println!(
+                    "{:?} {} {:?} {:?} -> {}",
+                    e.verb, e.kind, e.name, e.subresource, e.status
+                );
             }
         }
     }
 
     pub fn creates_of(&self, kind: &str) -> usize {
-        self.emu.log().count(|e| e.verb == Verb::Create && e.kind == kind && (200..300).contains(&e.status))
+        self.emu
+            .log()
+            .count(|e| e.verb == Verb::Create && e.kind == kind && (200..300).contains(&e.status))
     }
 
     pub async fn stop(mut self) {

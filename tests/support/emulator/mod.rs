@@ -179,8 +179,12 @@ impl Emulator {
     pub fn client(&self) -> kube::Client {
         use kube::client::ConfigExt;
         let config = self.config();
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        let service = tower::ServiceBuilder::new().layer(config.base_uri_layer()).service(http);
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let service = tower::ServiceBuilder::new()
+            .layer(config.base_uri_layer())
+            .service(http);
         kube::Client::new(service, config.default_namespace)
     }
 

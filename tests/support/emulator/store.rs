@@ -214,8 +214,8 @@ impl Store {
         self.registry.kinds[ty].resource_name()
     }
 
-    /// Record a change: assign the next resourceVersion, update the map,
-    /// append to history and notify watches. `None` for deletion.
+    /// Record a change: assign the next resourceVersion, update the map
+    /// (DELETED removes), append to history and notify watches.
     fn commit(
         &self,
         inner: &mut Inner,
@@ -290,12 +290,12 @@ impl Store {
         };
         let inner = self.lock();
         let map = &inner.objects[ty];
-        let iter: Box<dyn Iterator<Item = (&Key, &Arc<Value>)>> = match (&after, ns) {
-            (Some(k), _) => Box::new(map.range::<Key, _>((
+        let iter: Box<dyn Iterator<Item = (&Key, &Arc<Value>)>> = match &after {
+            Some(k) => Box::new(map.range::<Key, _>((
                 std::ops::Bound::Excluded(k.clone()),
                 std::ops::Bound::Unbounded,
             ))),
-            (None, _) => Box::new(map.iter()),
+            None => Box::new(map.iter()),
         };
         let mut items = Vec::new();
         let mut remaining = 0usize;
@@ -818,7 +818,13 @@ impl Store {
 
     /// Final removal, then garbage collection of dependents with `policy`
     /// (None: the one chosen when deletion started, else the kind's default).
-    fn remove_locked(&self, inner: &mut Inner, ty: usize, obj: Value, policy: Option<Propagation>) -> Arc<Value> {
+    fn remove_locked(
+        &self,
+        inner: &mut Inner,
+        ty: usize,
+        obj: Value,
+        policy: Option<Propagation>,
+    ) -> Arc<Value> {
         let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
         let pending = inner.pending_policy.remove(&uid);
         let policy = policy

@@ -191,7 +191,7 @@ impl Run<'_> {
                 .create_taskrun(&tr_name, task, if no_pod { "" } else { &pod_name })
                 .await?;
             if !no_pod {
-                self.create_pod(&tr, &pod_name, task).await?;
+                self.create_pod(&tr, &pod_name).await?;
             }
             self.children.push(json!({
                 "apiVersion": "tekton.dev/v1",
@@ -235,7 +235,7 @@ impl Run<'_> {
                     true
                 }
                 Scenario::Quota => {
-                    let prev = self.quota(&tr_name, &pod_name, task).await?;
+                    let prev = self.quota(&tr_name, &pod_name).await?;
                     if let Some(Stop::Cancelled) = self.wait(step).await? {
                         return self.cancel(&tr_name, &pod_name, i, Some(prev)).await;
                     }
@@ -318,7 +318,7 @@ impl Run<'_> {
         Ok(tr)
     }
 
-    async fn create_pod(&self, tr: &Value, pod_name: &str, task: &str) -> Result<(), SimError> {
+    async fn create_pod(&self, tr: &Value, pod_name: &str) -> Result<(), SimError> {
         let mut labels = tr
             .pointer("/metadata/labels")
             .cloned()
@@ -326,7 +326,6 @@ impl Run<'_> {
         labels["tekton.dev/taskRun"] = json!(str_at(tr, "/metadata/name"));
         labels["tekton.dev/taskRunUID"] = json!(str_at(tr, "/metadata/uid"));
         labels["app.kubernetes.io/managed-by"] = json!("tekton-pipelines");
-        let _ = task;
         self.pods
             .create(json!({
                 "apiVersion": "v1",
@@ -461,11 +460,10 @@ impl Run<'_> {
     }
 
     /// Returns the condition text kept as "Previous status" by later transitions.
-    async fn quota(&self, tr_name: &str, pod_name: &str, task: &str) -> Result<String, SimError> {
+    async fn quota(&self, tr_name: &str, pod_name: &str) -> Result<String, SimError> {
         let msg = format!(
             "TaskRun Pod exceeded available resources: pods \"{pod_name}\" is forbidden: exceeded quota: compute-quota, requested: limits.memory=2Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi"
         );
-        let _ = task;
         self.trs
             .patch_status(
                 tr_name,

@@ -1,0 +1,182 @@
+//! Benchmarks for issue 2, in one run so the ratios are comparable:
+//! 1. observe + decide for a failed three-task PipelineRun (median, p99),
+//!    beside the same classification hand-written in Rust;
+//! 2. dry-run throughput (parse + observe + decide + JSON) over 1,000
+//!    captures of about 4 KB on one thread.
+//!
+//! Run: `cargo bench --bench decide`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wfe_engine::engine::{decide, scenario, testing::outcome_view};
+use wfe_engine::observe::{self, EnvFacts};
+use wfe_engine::rules;
+
+const CAPTURE: &str = include_str!("../tests/fixtures/captures/tekton-v1-oom-stepoom-v1.12.yaml");
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn measure(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed());
+    }
+    v.sort();
+    (percentile(&v, 0.5), percentile(&v, 0.99))
+}
+
+/// The classification of failure-classification.md written directly in Rust
+/// over the parsed objects: the baseline the rules engine is compared with.
+fn hand_written(primary: &Value, children: &[Value]) -> (&'static str, Option<i64>) {
+    let cond = primary
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Succeeded"));
+    if cond.and_then(|c| c["status"].as_str()) != Some("False") {
+        return ("", None);
+    }
+    let refs = primary
+        .pointer("/status/childReferences")
+        .and_then(Value::as_array);
+    let failed = refs
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == "TaskRun")
+        .find_map(|r| {
+            let tr = children
+                .iter()
+                .find(|c| c.pointer("/metadata/name") == r.get("name"))?;
+            let c = tr
+                .pointer("/status/conditions")?
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Succeeded")?;
+            (c["status"] == "False"
+                && !c["reason"].as_str()?.eq_ignore_ascii_case("FailureIgnored"))
+            .then_some(tr)
+        });
+    let Some(tr) = failed else {
+        return ("Unknown", None);
+    };
+    let reason = tr
+        .pointer("/status/conditions/0/reason")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let steps = tr.pointer("/status/steps").and_then(Value::as_array);
+    let exit = steps.into_iter().flatten().find_map(|s| {
+        let code = s.pointer("/terminated/exitCode")?.as_i64()?;
+        (code != 0).then_some(code)
+    });
+    let oom = steps
+        .into_iter()
+        .flatten()
+        .any(|s| s.pointer("/terminated/reason").and_then(Value::as_str) == Some("OOMKilled"));
+    if oom
+        || ["StepOOM", "SidecarOOM", "InitContainerOOM"]
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(reason))
+    {
+        return ("OOMKilled", exit);
+    }
+    if reason.eq_ignore_ascii_case("TaskRunImagePullFailed") {
+        return ("ImagePullBackOff", None);
+    }
+    if reason.eq_ignore_ascii_case("TaskRunTimeout") {
+        return ("DeadlineExceeded", None);
+    }
+    ("TaskFailed", exit)
+}
+
+fn main() {
+    let set = rules::load_sources(rules::embedded::sources()).expect("shipped rules load");
+    let cap = observe::parse_captures("bench.yaml", CAPTURE)
+        .expect("capture")
+        .remove(0);
+    let primary = scenario::adopt_capture(&cap.primary);
+    let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
+    let now = scenario::default_now(Some(&primary));
+    let env = EnvFacts::default();
+
+    let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone());
+    let d = decide(&facts, &set, now);
+    assert_eq!(
+        d.failure.as_ref().map(|f| f.reason.as_str()),
+        Some("OOMKilled")
+    );
+    assert_eq!(hand_written(&primary, &cap.children).0, "OOMKilled");
+
+    let n = 200_000;
+    let (engine_p50, engine_p99) = measure(n, || {
+        let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone());
+        black_box(decide(black_box(&facts), &set, now));
+    });
+    let (observe_p50, observe_p99) = measure(n, || {
+        black_box(scenario::facts_for(
+            &wfe,
+            Some(&primary),
+            &cap.children,
+            &[],
+            env.clone(),
+        ));
+    });
+    let (hand_p50, hand_p99) = measure(n, || {
+        black_box(hand_written(black_box(&primary), black_box(&cap.children)));
+    });
+    println!(
+        "observe + decide (rules engine), failed 3-task PipelineRun: median {:?}, p99 {:?}",
+        engine_p50, engine_p99
+    );
+    println!(
+        "  of which observe alone:                                   median {:?}, p99 {:?}",
+        observe_p50, observe_p99
+    );
+    println!(
+        "hand-written Rust classification, same capture:             median {:?}, p99 {:?}",
+        hand_p50, hand_p99
+    );
+
+    // Dry-run throughput: 1,000 captures of ~4 KB, parsed from text.
+    let corpus: Vec<(String, String)> = std::fs::read_dir("tests/fixtures/captures")
+        .expect("corpus")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let n = p.file_name()?.to_string_lossy().to_string();
+            (n.ends_with(".yaml") && n != "expected.yaml")
+                .then(|| (n, std::fs::read_to_string(&p).ok()).into())
+        })
+        .filter_map(|(n, t): (String, Option<String>)| Some((n, t?)))
+        .collect();
+    let texts: Vec<&(String, String)> = corpus.iter().cycle().take(1000).collect();
+    let bytes: usize = texts.iter().map(|t| t.1.len()).sum();
+    let t = Instant::now();
+    let mut lines = 0usize;
+    for (name, text) in &texts {
+        for c in observe::parse_captures(name, text).expect("parse") {
+            let primary = scenario::adopt_capture(&c.primary);
+            let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
+            let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &[], env.clone());
+            let d = decide(&facts, &set, scenario::default_now(Some(&primary)));
+            let line = Value::Object(outcome_view(&facts, &d)).to_string();
+            lines += black_box(line.len()).min(1);
+        }
+    }
+    let el = t.elapsed();
+    println!(
+        "dry-run pipeline over {} files ({} captures, avg {} bytes): {:?} → {:.0} captures/s on one thread",
+        texts.len(),
+        lines,
+        bytes / texts.len(),
+        el,
+        lines as f64 / el.as_secs_f64()
+    );
+}
