@@ -550,3 +550,36 @@ fn configmap_layout_is_followed() {
     let e = errors_of(load_dir(&dir.path().join("missing")));
     assert!(has(&e, "cannot read rules directory"), "{e:?}");
 }
+
+#[test]
+#[ignore = "timing figure; run with --ignored --nocapture"]
+fn matcher_speed() {
+    let set = load_dir(&fixture("rules-min")).unwrap();
+    let facts = Facts {
+        evidence: vec![
+            Evidence {
+                reason: "Error".into(),
+                ..Evidence::default()
+            };
+            8
+        ],
+        engines: vec!["tekton".into()],
+    };
+    let rules = &set.classification.rules;
+    let n = 100_000;
+    let t = Instant::now();
+    let mut hits = 0;
+    for _ in 0..n {
+        for r in &rules[..2] {
+            hits += usize::from(r.when.as_ref().unwrap().eval(&facts, &set.sandbox).unwrap());
+        }
+    }
+    let native = t.elapsed() / n;
+    let start = set.lifecycle.transitions[2].when.as_ref().unwrap();
+    let t = Instant::now();
+    for _ in 0..10_000 {
+        hits += usize::from(start.eval(&facts, &set.sandbox).unwrap());
+    }
+    let rhai = t.elapsed() / 10_000;
+    println!("two native classification matchers: {native:?}; expr with a library call: {rhai:?} ({hits})");
+}

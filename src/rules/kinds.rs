@@ -204,13 +204,10 @@ pub fn lifecycle(doc: &Doc<'_>, d: &mut Diags) -> Option<(Lifecycle, LifecycleSp
         .and_then(|n| list(n, "transitions", d))
     {
         for t in items {
-            match transition(t, doc, d) {
-                Some((tr, ts)) => {
-                    transitions.push(tr);
-                    spans.transitions.push(ts);
-                }
-                // Recorded in `d`; the checks still see the transitions that compiled.
-                None => {}
+            // A failed transition is recorded in `d`; the checks still see the others.
+            if let Some((tr, ts)) = transition(t, doc, d) {
+                transitions.push(tr);
+                spans.transitions.push(ts);
             }
         }
     }

@@ -382,7 +382,7 @@ fn eval_op(op: &Op, v: &FactValue<'_>) -> Result<bool, EvalError> {
         Op::NotEquals(l) => !lit_eq(l, v),
         Op::In(ls) => ls.iter().any(|l| lit_eq(l, v)),
         Op::NotIn(ls) => !ls.iter().any(|l| lit_eq(l, v)),
-        Op::Exists(want) => !v.is_empty() == *want,
+        Op::Exists(want) => v.is_empty() != *want,
         Op::Contains(n) => match v {
             FactValue::StrList(l) => l.iter().any(|s| s.eq_ignore_ascii_case(n)),
             _ => contains_ci(str_of(v), n),

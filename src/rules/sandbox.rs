@@ -637,6 +637,16 @@ mod tests {
     }
 
     #[test]
+    fn closures_over_fact_lists_work() {
+        // The example of docs/rules.md.
+        let (r, _) = with_lib(
+            "fn any_reason(list, r) { list.some(|e| e == r) }",
+            r#"any_reason(["a", "OOMKilled"], execution.reason) && execution.exitCode != ()"#,
+        );
+        assert!(r.unwrap());
+    }
+
+    #[test]
     fn library_functions_are_callable() {
         let (r, _) = with_lib(
             "fn is_oom(r) { r == \"OOMKilled\" }",
