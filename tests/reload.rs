@@ -25,19 +25,34 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The smallest valid set the repository ships, falling back to `rules/`
-/// (`WFE_RELOAD_TEST_RULES=<dir>` picks another).
+/// The smallest good set the repository ships: `tests/fixtures/rules-min`,
+/// else `rules/` (`WFE_RELOAD_TEST_RULES=<dir>` is tried first). Good means it
+/// loads and passes its own rule tests, as every set the gate accepts must.
 fn base_payload() -> Payload {
     let chosen = std::env::var_os("WFE_RELOAD_TEST_RULES").map(PathBuf::from);
     let defaults = ["tests/fixtures/rules-min", "rules"].map(|d| manifest().join(d));
+    let mut rejected = Vec::new();
     for dir in chosen.into_iter().chain(defaults) {
-        if let Ok(p) = read_payload(&dir) {
-            if !p.is_empty() {
-                return p;
+        match load_dir(&dir) {
+            Ok(set) => {
+                let report = run_rule_tests(&set);
+                if report.failed == 0 {
+                    return read_payload(&dir).unwrap();
+                }
+                rejected.push(format!(
+                    "{}: {} rule test(s) fail: {:?}",
+                    dir.display(),
+                    report.failed,
+                    report.failures
+                ));
             }
+            Err(e) => rejected.push(format!("{}: does not load:\n{e}", dir.display())),
         }
     }
-    panic!("no rules fixture: neither tests/fixtures/rules-min nor rules/ has files");
+    panic!(
+        "no good base rule set for the reload tests:\n{}",
+        rejected.join("\n")
+    );
 }
 
 /// A set that does not load: a YAML syntax error in a new file.

@@ -28,11 +28,9 @@ pub const MAX_LABEL_VALUE: usize = 63;
 /// Hex digits of the hash suffix added to shortened label values.
 const HASH_SUFFIX_LEN: usize = 8;
 
-/// The deterministic execution object name for a target (the lock, §3.1):
-/// `wfe-` + the first 16 hex digits of sha256(target).
-pub fn lock_name(target_resource: &str) -> String {
-    format!("wfe-{}", &sha256_hex(target_resource)[..16])
-}
+/// The deterministic execution object name (the lock, §3.1); one
+/// definition, in `observe`, shared by every layer.
+pub use crate::observe::lock_name;
 
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))

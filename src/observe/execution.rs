@@ -50,8 +50,15 @@ fn owner(
     others: &[WorkflowExecution],
     out: &mut ExecutionFacts,
 ) {
-    // An empty label value names nobody: the object is unlabelled.
-    let Some(owner_name) = label(obj, OWNER_LABEL).filter(|n| !n.is_empty()) else {
+    // An empty label value names nobody: the object is unlabelled. The
+    // annotation of the same key carries the raw WFE name when the label had
+    // to be shortened (names over 63 characters); prefer it when present.
+    let raw = obj
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(OWNER_LABEL))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty());
+    let Some(owner_name) = raw.or_else(|| label(obj, OWNER_LABEL).filter(|n| !n.is_empty())) else {
         out.owner = "none".into();
         out.owner_namespace = label(obj, OWNER_NAMESPACE_LABEL).unwrap_or("").to_owned();
         return;
