@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{RulesArg, EXIT_USAGE};
 use crate::api::WorkflowExecution;
-use crate::engine::testing::{outcome_view, parse_now};
+use crate::engine::testing::{outcome_record, outcome_view, parse_now, OutcomeView};
 use crate::engine::{decide, scenario, Decision};
 use crate::observe::{self, Capture, EnvFacts, Facts};
 
@@ -193,6 +193,13 @@ fn run_inner(a: &DryRunArgs) -> Result<(), String> {
     res.map_err(|e| format!("writing output: {e}"))
 }
 
+fn record(r: &Row) -> OutcomeView {
+    OutcomeView {
+        file: Some(r.file.clone()),
+        ..outcome_record(&r.facts, &r.decision)
+    }
+}
+
 fn view(r: &Row) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("file".into(), json!(r.file));
@@ -215,12 +222,22 @@ fn trace_json(d: &Decision) -> Value {
 }
 
 fn print_json(out: &mut impl Write, rows: &[Row], explain: bool) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithTrace {
+        #[serde(flatten)]
+        record: OutcomeView,
+        trace: Value,
+    }
     for r in rows {
-        let mut m = view(r);
-        if explain {
-            m.insert("trace".into(), trace_json(&r.decision));
-        }
-        writeln!(out, "{}", Value::Object(m))?;
+        let line = if explain {
+            serde_json::to_string(&WithTrace {
+                record: record(r),
+                trace: trace_json(&r.decision),
+            })
+        } else {
+            serde_json::to_string(&record(r))
+        };
+        writeln!(out, "{}", line.map_err(std::io::Error::other)?)?;
     }
     Ok(())
 }

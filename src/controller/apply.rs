@@ -29,6 +29,8 @@ const STALE_CACHE_REQUEUE: Duration = Duration::from_millis(200);
 const REPLACE_REQUEUE: Duration = Duration::from_millis(500);
 /// Requeue when a second AlreadyExists follows the re-decision.
 const COLLISION_REQUEUE: Duration = Duration::from_secs(1);
+/// Requeue to write an `AuditRecorded` condition owed after a refused record.
+const AUDIT_CONDITION_REQUEUE: Duration = Duration::from_millis(100);
 
 enum CreateOutcome {
     Done,
@@ -109,6 +111,20 @@ pub(crate) async fn apply(
             }
         }
 
+        // An AuditRecorded condition owed by an earlier reconcile rides on
+        // this reconcile's status write (or makes one).
+        let owes_audit = ctx.audit_conditions.is_pending(&current);
+        if owes_audit {
+            if ctx
+                .audit_conditions
+                .merge_into(&current, &mut decision.status)
+            {
+                decision.status_changed = true;
+            } else {
+                ctx.audit_conditions.written(&current);
+            }
+        }
+
         // At most one status write, guarded by the resourceVersion decided on.
         let mut written = false;
         if decision.status_changed {
@@ -132,6 +148,9 @@ pub(crate) async fn apply(
                     .await
                     .map_err(|e| ControllerError::api("patch-status", current.name_any(), e))?;
                 ctx.hooks.api_write("patch-status", "WorkflowExecution");
+                if owes_audit {
+                    ctx.audit_conditions.written(&current);
+                }
                 current = updated;
                 written = true;
             }
@@ -149,9 +168,11 @@ pub(crate) async fn apply(
         }
         if written || !decision.status_changed {
             for rec in &decision.audit {
-                if let Err(e) = ctx.audit.record(&current, rec) {
+                let result = ctx.audit.record(&current, rec);
+                if let Err(e) = &result {
                     tracing::warn!(key = %rec.idempotency_key, error = %e, "audit record not enqueued");
                 }
+                ctx.audit_conditions.offered(&current, rec, &result);
             }
         }
         if written && is_terminal(&decision.phase) && !is_terminal(&decision.from_phase) {
@@ -166,11 +187,18 @@ pub(crate) async fn apply(
             ctx.hooks.terminal(&decision.phase, reason, secs.max(0.0));
         }
 
-        let action = match decision.requeue_after {
-            Some(d) => Action::requeue(d.max(Duration::from_millis(10))),
-            None if is_terminal(&decision.phase) => Action::await_change(),
-            None => Action::requeue(SAFETY_REQUEUE),
+        let requeue = match decision.requeue_after {
+            Some(d) => Some(d.max(Duration::from_millis(10))),
+            None if is_terminal(&decision.phase) => None,
+            None => Some(SAFETY_REQUEUE),
         };
+        // A condition is now owed (a record was refused): write it soon.
+        let requeue = if ctx.audit_conditions.is_pending(&current) {
+            Some(requeue.map_or(AUDIT_CONDITION_REQUEUE, |d| d.min(AUDIT_CONDITION_REQUEUE)))
+        } else {
+            requeue
+        };
+        let action = requeue.map_or_else(Action::await_change, Action::requeue);
         let outcome = if decision.rules_error.is_some() {
             ReconcileOutcome::RulesError
         } else {
@@ -409,6 +437,7 @@ pub(crate) async fn finalize(
         message: format!("WorkflowExecution cleanup completed (phase: {phase})"),
     };
     publish(ctx, wfe, &ev, "deleted", 0).await;
+    ctx.audit_conditions.written(wfe);
 
     let remaining: Vec<&String> = wfe
         .finalizers()

@@ -3,10 +3,16 @@
 //! status write that made the transition succeeded. Sinks must not block;
 //! the telemetry layer provides buffered ones.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::api::WorkflowExecution;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use crate::api::{
+    find_condition, set_condition, WorkflowExecution, WorkflowExecutionStatus, COND_AUDIT_RECORDED,
+};
 use crate::engine::AuditRecord;
 
 /// An audit record could not be enqueued (it never blocks a transition).
@@ -74,6 +80,107 @@ impl AuditSink for InMemoryAuditSink {
             g.duplicates += 1;
         }
         Ok(())
+    }
+}
+
+/// The `AuditRecorded` condition owed to a WFE by an earlier reconcile.
+///
+/// Records are offered to the sink only after the status write of their
+/// transition succeeded (so a retried write can never duplicate them), which
+/// means a refusal is known only after that write. Rather than a second
+/// write in the same reconcile, the outcome is remembered here and carried by
+/// the next status write of that WFE; the controller requeues it promptly so
+/// that next write happens even for a WFE that is otherwise settled. Kept in
+/// memory: a restart forgets a pending condition (the refusal is logged).
+#[derive(Debug, Default)]
+pub(crate) struct AuditConditions {
+    pending: Mutex<HashMap<String, PendingCondition>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingCondition {
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+}
+
+impl AuditConditions {
+    /// Remember how offering `record` to the sink went. A success is worth a
+    /// write only when it replaces an `AuditRecorded=False`.
+    pub(crate) fn offered(
+        &self,
+        wfe: &WorkflowExecution,
+        record: &AuditRecord,
+        result: &Result<(), AuditError>,
+    ) {
+        let Some(uid) = wfe.uid() else { return };
+        let cond = match result {
+            Err(e) => PendingCondition {
+                status: "False",
+                reason: "AuditFailed",
+                message: format!("Failed to record audit event {}: {e}", record.event_type),
+            },
+            Ok(()) => {
+                let shown_false = wfe
+                    .status
+                    .as_ref()
+                    .and_then(|s| find_condition(&s.conditions, COND_AUDIT_RECORDED))
+                    .is_some_and(|c| c.status == "False");
+                let pending_false = self.lock().get(&uid).is_some_and(|c| c.status == "False");
+                if !shown_false || pending_false {
+                    // Nothing to correct, or an earlier refusal in this same
+                    // batch must stay visible.
+                    return;
+                }
+                PendingCondition {
+                    status: "True",
+                    reason: "AuditSucceeded",
+                    message: format!("Audit event {} recorded", record.event_type),
+                }
+            }
+        };
+        self.lock().insert(uid, cond);
+    }
+
+    /// Whether a condition is owed to this WFE.
+    pub(crate) fn is_pending(&self, wfe: &WorkflowExecution) -> bool {
+        wfe.uid().is_some_and(|uid| self.lock().contains_key(&uid))
+    }
+
+    /// Put the owed condition into `desired`; returns whether it changed it.
+    pub(crate) fn merge_into(
+        &self,
+        wfe: &WorkflowExecution,
+        desired: &mut WorkflowExecutionStatus,
+    ) -> bool {
+        let Some(uid) = wfe.uid() else { return false };
+        let Some(cond) = self.lock().get(&uid).cloned() else {
+            return false;
+        };
+        let before = desired.conditions.clone();
+        set_condition(
+            &mut desired.conditions,
+            COND_AUDIT_RECORDED,
+            cond.status,
+            cond.reason,
+            &cond.message,
+            wfe.metadata.generation,
+            Time(Timestamp::now()),
+        );
+        desired.conditions != before
+    }
+
+    /// The status write carrying the owed condition succeeded (or the WFE is
+    /// gone): forget it.
+    pub(crate) fn written(&self, wfe: &WorkflowExecution) {
+        if let Some(uid) = wfe.uid() {
+            self.lock().remove(&uid);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingCondition>> {
+        // Each update is a single insert/remove: a poisoned map is consistent.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

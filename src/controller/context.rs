@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use kube::Client;
 
-use super::audit::AuditSink;
+use super::audit::{AuditConditions, AuditSink};
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::ReconcileHooks;
@@ -60,4 +60,6 @@ pub struct Context {
     pub hooks: Arc<dyn ReconcileHooks>,
     pub backoff: FailureBackoff,
     pub(crate) events: EventPublisher,
+    /// `AuditRecorded` conditions owed to WFEs by earlier reconciles.
+    pub(crate) audit_conditions: AuditConditions,
 }

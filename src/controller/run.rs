@@ -146,6 +146,7 @@ pub async fn spawn_controller(
         hooks: options.hooks,
         backoff: FailureBackoff::new(options.backoff_base, options.backoff_max),
         config: config.clone(),
+        audit_conditions: Default::default(),
     });
 
     let controller = controller

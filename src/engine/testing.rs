@@ -92,43 +92,56 @@ fn mark_covered(d: &Decision, covered: &mut BTreeSet<RuleId>) {
     }
 }
 
-/// The flat view of a decision that expectations and `dry-run` share.
-pub fn outcome_view(facts: &Facts, d: &Decision) -> Map<String, Value> {
+/// The flat view of a decision that expectations and `dry-run` share, in the
+/// documented key order (`dry-run -o json` prints exactly these keys).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeView {
+    pub file: Option<String>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub was_execution_failure: Option<bool>,
+    pub failed_task_name: Option<String>,
+    pub failed_pipeline_task: Option<String>,
+    pub failed_task_index: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub message: Option<String>,
+    pub summary: Option<String>,
+    pub phase: String,
+    pub rules_revision: String,
+    pub rule: Option<String>,
+}
+
+/// Build the view (`file` is left empty for the caller).
+pub fn outcome_record(facts: &Facts, d: &Decision) -> OutcomeView {
     let x = &facts.execution;
     let f = d.failure.as_ref();
-    let mut m = Map::new();
-    m.insert(
-        "outcome".into(),
-        if x.outcome.is_empty() {
-            Value::Null
-        } else {
-            json!(x.outcome)
-        },
-    );
-    m.insert("reason".into(), json!(f.map(|f| &f.reason)));
-    m.insert(
-        "wasExecutionFailure".into(),
-        json!(f.map(|f| f.was_execution_failure)),
-    );
-    m.insert(
-        "failedTaskName".into(),
-        json!(f.and_then(|f| f.failed_task_name.as_ref())),
-    );
-    m.insert(
-        "failedPipelineTask".into(),
-        json!(f.and_then(|f| f.failed_pipeline_task.as_ref())),
-    );
-    m.insert(
-        "failedTaskIndex".into(),
-        json!(f.and_then(|f| f.failed_task_index)),
-    );
-    m.insert("exitCode".into(), json!(f.and_then(|f| f.exit_code)));
-    m.insert("message".into(), json!(f.map(|f| &f.message)));
-    m.insert("summary".into(), json!(f.map(|f| &f.summary)));
-    m.insert("phase".into(), json!(d.phase));
-    m.insert("rulesRevision".into(), json!(d.revision));
-    m.insert("rule".into(), json!(d.rule.as_ref().map(|r| r.to_string())));
-    m
+    OutcomeView {
+        file: None,
+        outcome: (!x.outcome.is_empty()).then(|| x.outcome.clone()),
+        reason: f.map(|f| f.reason.clone()),
+        was_execution_failure: f.map(|f| f.was_execution_failure),
+        failed_task_name: f.and_then(|f| f.failed_task_name.clone()),
+        failed_pipeline_task: f.and_then(|f| f.failed_pipeline_task.clone()),
+        failed_task_index: f.and_then(|f| f.failed_task_index),
+        exit_code: f.and_then(|f| f.exit_code),
+        message: f.map(|f| f.message.clone()),
+        summary: f.map(|f| f.summary.clone()),
+        phase: d.phase.clone(),
+        rules_revision: d.revision.clone(),
+        rule: d.rule.as_ref().map(|r| r.to_string()),
+    }
+}
+
+/// The same view as a JSON map without `file` (for expectations).
+pub fn outcome_view(facts: &Facts, d: &Decision) -> Map<String, Value> {
+    match serde_json::to_value(outcome_record(facts, d)) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("file");
+            m
+        }
+        _ => Map::new(),
+    }
 }
 
 /// Everything a test can assert on.

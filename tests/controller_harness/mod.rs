@@ -14,7 +14,8 @@ use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
-    spawn_controller, ControllerConfig, ControllerHandle, ControllerOptions, InMemoryAuditSink,
+    spawn_controller, AuditSink, ControllerConfig, ControllerHandle, ControllerOptions,
+    InMemoryAuditSink,
 };
 use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
 
@@ -30,6 +31,8 @@ pub struct RuleTimes {
     pub cooldown: &'static str,
     pub backoff_base: &'static str,
     pub backoff_max: &'static str,
+    /// Further `(from, to)` text replacements in `history.yaml`.
+    pub history_edits: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for RuleTimes {
@@ -38,6 +41,7 @@ impl Default for RuleTimes {
             cooldown: "2s",
             backoff_base: "1s",
             backoff_max: "4s",
+            history_edits: Vec::new(),
         }
     }
 }
@@ -57,6 +61,10 @@ pub fn test_rules(dir: &Path, times: &RuleTimes) -> PathBuf {
                 .replace("period: 5m", &format!("period: {}", times.cooldown))
                 .replace("base: 1m", &format!("base: {}", times.backoff_base))
                 .replace("max: 10m", &format!("max: {}", times.backoff_max));
+            for (from, to) in &times.history_edits {
+                assert!(text.contains(from), "history.yaml has no {from:?}");
+                text = text.replace(from, to);
+            }
         }
         std::fs::write(dir.join(&name), text).expect("write rule file");
     }
@@ -67,6 +75,8 @@ pub struct Options {
     pub times: RuleTimes,
     pub config: ControllerConfig,
     pub sim: SimConfig,
+    /// Replaces the harness's `InMemoryAuditSink` as the controller's sink.
+    pub audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Default for Options {
@@ -78,6 +88,7 @@ impl Default for Options {
                 ..Default::default()
             },
             sim: SimConfig::default(),
+            audit: None,
         }
     }
 }
@@ -89,6 +100,7 @@ pub struct Harness {
     pub audit: Arc<InMemoryAuditSink>,
     pub rules: Arc<ArcSwap<wfe_engine::rules::RuleSet>>,
     pub config: ControllerConfig,
+    pub audit_override: Option<Arc<dyn AuditSink>>,
     _dir: tempfile::TempDir,
 }
 
@@ -121,6 +133,7 @@ impl Harness {
             audit,
             rules,
             config: opts.config,
+            audit_override: opts.audit,
             _dir: dir,
         };
         h.start_controller().await;
@@ -128,21 +141,59 @@ impl Harness {
     }
 
     pub async fn start_controller(&mut self) {
+        let handle = self
+            .try_start_controller()
+            .await
+            .expect("controller starts");
+        self.controller = Some(handle);
+    }
+
+    /// Start the controller, retrying while the API fails (injected faults
+    /// can hit the discovery requests of the start).
+    pub async fn start_controller_retrying(&mut self, timeout: Duration) {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.try_start_controller().await {
+                Ok(handle) => {
+                    self.controller = Some(handle);
+                    return;
+                }
+                Err(e) if tokio::time::Instant::now() < end => {
+                    println!("controller start failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("controller did not start in {timeout:?}: {e}"),
+            }
+        }
+    }
+
+    async fn try_start_controller(
+        &self,
+    ) -> Result<ControllerHandle, wfe_engine::controller::ControllerError> {
+        let audit: Arc<dyn AuditSink> = match &self.audit_override {
+            Some(a) => a.clone(),
+            None => self.audit.clone(),
+        };
         let options = ControllerOptions {
-            audit: self.audit.clone(),
+            audit,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
             ..Default::default()
         };
-        let handle = spawn_controller(
+        spawn_controller(
             self.emu.client(),
             self.config.clone(),
             self.rules.clone(),
             options,
         )
         .await
-        .expect("controller starts");
-        self.controller = Some(handle);
+    }
+
+    /// Kill the controller task at once, as a crash would.
+    pub fn kill_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
     }
 
     pub fn client(&self) -> Client {

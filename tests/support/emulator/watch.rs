@@ -111,14 +111,14 @@ pub fn start(
                 return;
             }
         }
-        if req.from.is_none() && req.send_initial_events {
-            if tx
+        let initial_end = req.from.is_none() && req.send_initial_events;
+        if initial_end
+            && tx
                 .send(Ok(bookmark(&api_version, spec.kind, cursor, true)))
                 .await
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
         for rec in &replay {
             if let Some(ev) = req.view(rec) {
