@@ -366,3 +366,37 @@ fn embedded_rules_match_the_rules_directory() {
         "rules/ ships as one ConfigMap: under 1 MiB"
     );
 }
+
+/// A hostile rule (an endless loop in an expression) is stopped by the
+/// sandbox limits within milliseconds: the decision carries a RulesError,
+/// nothing panics, and the command says so with exit 1.
+#[test]
+fn a_looping_rule_is_stopped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir("rules").unwrap() {
+        let p = f.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.contains(".test.") {
+            std::fs::copy(&p, dir.path().join(&name)).unwrap();
+        }
+    }
+    let lc = dir.path().join("lifecycle.yaml");
+    let text = std::fs::read_to_string(&lc).unwrap().replace(
+        "      when:\n        execution.outcome: Completed\n",
+        "      when:\n        expr: \"spin()\"\n",
+    );
+    std::fs::write(&lc, text).unwrap();
+    std::fs::write(dir.path().join("spin.rhai"), "fn spin() { let x = 0; loop { x += 1; } }\n").unwrap();
+    let start = std::time::Instant::now();
+    let o = run(&[
+        "dry-run",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "tests/fixtures/captures/tekton-v1-succeeded.yaml",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("rules error"), "{out}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!stderr(&o).contains("panicked"));
+}

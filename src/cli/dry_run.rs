@@ -56,7 +56,11 @@ struct Row {
 
 pub fn run(a: &DryRunArgs) -> i32 {
     match run_inner(a) {
-        Ok(()) => 0,
+        Ok(0) => 0,
+        Ok(errors) => {
+            eprintln!("error: a rule failed at evaluation time for {errors} capture(s) (see `rules error` above)");
+            super::EXIT_FAILED
+        }
         Err(msg) => {
             eprintln!("error: {msg}");
             EXIT_USAGE
@@ -90,7 +94,8 @@ fn read_wfes(path: &PathBuf) -> Result<Vec<WorkflowExecution>, String> {
         .collect()
 }
 
-fn run_inner(a: &DryRunArgs) -> Result<(), String> {
+/// Returns how many decisions hit a rule evaluation error.
+fn run_inner(a: &DryRunArgs) -> Result<usize, String> {
     if a.paths.is_empty() && a.wfe.is_none() {
         return Err("give at least one capture PATH (or --wfe FILE)".into());
     }
@@ -190,7 +195,8 @@ fn run_inner(a: &DryRunArgs) -> Result<(), String> {
         Output::Yaml => print_yaml(&mut out, &rows, a.explain),
         Output::Table => print_table(&mut out, &rows, a.explain, &rules.revision),
     };
-    res.map_err(|e| format!("writing output: {e}"))
+    res.map_err(|e| format!("writing output: {e}"))?;
+    Ok(rows.iter().filter(|r| r.decision.rules_error.is_some()).count())
 }
 
 fn record(r: &Row) -> OutcomeView {

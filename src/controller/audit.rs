@@ -114,18 +114,20 @@ impl AuditConditions {
         result: &Result<(), AuditError>,
     ) {
         let Some(uid) = wfe.uid() else { return };
+        let shown_false = wfe
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, COND_AUDIT_RECORDED))
+            .is_some_and(|c| c.status == "False");
         let cond = match result {
+            // Already shown: a further refusal is not worth another write.
+            Err(_) if shown_false => return,
             Err(e) => PendingCondition {
                 status: "False",
                 reason: "AuditFailed",
                 message: format!("Failed to record audit event {}: {e}", record.event_type),
             },
             Ok(()) => {
-                let shown_false = wfe
-                    .status
-                    .as_ref()
-                    .and_then(|s| find_condition(&s.conditions, COND_AUDIT_RECORDED))
-                    .is_some_and(|c| c.status == "False");
                 let pending_false = self.lock().get(&uid).is_some_and(|c| c.status == "False");
                 if !shown_false || pending_false {
                     // Nothing to correct, or an earlier refusal in this same
