@@ -7,6 +7,11 @@
 //! Run: `cargo bench --bench decide`
 
 use std::hint::black_box;
+
+// The same allocator as the wfe-engine binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -128,6 +133,9 @@ fn main() {
             &[],
             env.clone(),
         ));
+    });
+    let (decide_p50, decide_p99) = measure(n, || {
+        black_box(decide(black_box(&facts), &set, now));
     });
     let (hand_p50, hand_p99) = measure(n, || {
         black_box(hand_written(black_box(&primary), black_box(&cap.children)));

@@ -386,7 +386,11 @@ fn a_looping_rule_is_stopped_and_reported() {
         "      when:\n        expr: \"spin()\"\n",
     );
     std::fs::write(&lc, text).unwrap();
-    std::fs::write(dir.path().join("spin.rhai"), "fn spin() { let x = 0; loop { x += 1; } }\n").unwrap();
+    std::fs::write(
+        dir.path().join("spin.rhai"),
+        "fn spin() { let x = 0; loop { x += 1; } }\n",
+    )
+    .unwrap();
     let start = std::time::Instant::now();
     let o = run(&[
         "dry-run",

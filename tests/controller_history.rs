@@ -381,7 +381,10 @@ async fn refused_audit_records_set_audit_recorded_false_and_never_block() {
     .await;
     let (_, reason, message) = audit_condition(&w).unwrap();
     assert_eq!(reason, "AuditFailed");
-    assert!(message.starts_with("Failed to record audit event"), "{message}");
+    assert!(
+        message.starts_with("Failed to record audit event"),
+        "{message}"
+    );
 
     // Only the start record refused: False while Running, True again once
     // the completion record is accepted.
@@ -407,8 +410,8 @@ async fn refused_audit_records_set_audit_recorded_false_and_never_block() {
     })
     .await;
 
-    // Each condition change is one status write on top of the lifecycle
-    // (Running, Completed, False, True), and nothing loops.
+    // A condition change costs at most one status write of its own (flip-1:
+    // Running, False, Completed, True), and nothing loops.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let status_writes = |name: &str| {
         h.emu.log().count(|e| {
@@ -418,13 +421,11 @@ async fn refused_audit_records_set_audit_recorded_false_and_never_block() {
                 && e.status < 300
         })
     };
-    for e in h.emu.log().entries() {
-        if e.kind == "WorkflowExecution" && e.verb.is_write() {
-            println!("{:?} {:?} {:?} -> {}", e.verb, e.name, e.subresource, e.status);
-        }
-    }
     assert_eq!(status_writes("flip-1"), 4);
-    assert_eq!(status_writes("refuse-all"), 3);
+    // Running, then False rides on the Completed write unless a reconcile
+    // came between them.
+    let n = status_writes("refuse-all");
+    assert!((2..=3).contains(&n), "{n} status writes");
     assert_eq!(sink.inner.duplicates(), 0);
     assert!(sink
         .inner

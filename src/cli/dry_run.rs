@@ -196,7 +196,10 @@ fn run_inner(a: &DryRunArgs) -> Result<usize, String> {
         Output::Table => print_table(&mut out, &rows, a.explain, &rules.revision),
     };
     res.map_err(|e| format!("writing output: {e}"))?;
-    Ok(rows.iter().filter(|r| r.decision.rules_error.is_some()).count())
+    Ok(rows
+        .iter()
+        .filter(|r| r.decision.rules_error.is_some())
+        .count())
 }
 
 fn record(r: &Row) -> OutcomeView {

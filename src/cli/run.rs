@@ -1,28 +1,34 @@
-//! `wfe-engine run`: the controller in a cluster, with the rules hot-reloaded
-//! and the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/rules`).
-//! Policy values (cooldown, backoff) live in the rules, not in flags.
+//! `wfe-engine run`: the controller in a cluster, with the rules hot-reloaded,
+//! the audit sink, leader election, and the HTTP endpoints (`/metrics`,
+//! `/healthz`, `/readyz`, `/rules`). Policy values (cooldown, backoff) live
+//! in the rules, not in flags.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use futures::StreamExt;
+use tokio::sync::watch;
 
-use crate::controller::{spawn_controller, ControllerConfig, ControllerOptions};
+use crate::controller::leader::{default_identity, default_lease_namespace};
+use crate::controller::{
+    run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
+    ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink,
+    ReconcileAllTrigger,
+};
 use crate::reload::{ReloadArgs, ReloadOptions, Reloader};
-use crate::telemetry::{self, AppState, Metrics};
+use crate::rules::RuleSet;
+use crate::telemetry::audit::AuditArgs;
+use crate::telemetry::{self, init_logging, AppState, Metrics};
+
+pub use crate::telemetry::LogFormat;
 
 /// Rules directory in the container image / ConfigMap mount.
 const DEFAULT_RULES_DIR: &str = "/etc/wfe-engine/rules";
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Text,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -44,7 +50,7 @@ pub struct RunArgs {
     /// Address of the HTTP endpoints.
     #[arg(long, env = "WFE_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
-    /// Log format.
+    /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "WFE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
     /// Reporting instance of events (the pod name in a cluster).
@@ -54,18 +60,42 @@ pub struct RunArgs {
     #[arg(long, env = "WFE_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     #[command(flatten)]
+    pub leader: LeaderElectionArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    #[command(flatten)]
     pub reload: ReloadArgs,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // A second init (tests, embedding) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+/// Leader election flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LeaderElectionArgs {
+    /// Reconcile only while holding a Lease (run two replicas with this).
+    #[arg(long, env = "WFE_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "WFE_LEADER_ELECTION_LEASE", default_value = "wfe-engine")]
+    pub leader_election_lease: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else the service
+    /// account's namespace, else kubernaut-workflows).
+    #[arg(long, env = "WFE_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+}
+
+impl LeaderElectionArgs {
+    /// The Lease settings with the production timing.
+    pub fn settings(&self) -> LeaseSettings {
+        let namespace = self
+            .leader_election_namespace
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(default_lease_namespace);
+        LeaseSettings::new(
+            self.leader_election_lease.clone(),
+            namespace,
+            default_identity(),
+        )
+    }
 }
 
 fn rules_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -129,6 +159,69 @@ async fn shutdown_signal() {
 /// Run the controller until SIGINT/SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    run_until(args, shutdown_signal()).await
+}
+
+/// What starting a controller needs, shared by every leadership term.
+#[derive(Clone)]
+struct Starter {
+    client: kube::Client,
+    config: ControllerConfig,
+    rules: Arc<ArcSwap<RuleSet>>,
+    options: ControllerOptions,
+    metrics: Arc<Metrics>,
+    /// The running controller's trigger, for rules reloads.
+    trigger: Arc<Mutex<Option<ReconcileAllTrigger>>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Starter {
+    async fn start(&self) -> Result<ControllerHandle, ControllerError> {
+        let handle = spawn_controller(
+            self.client.clone(),
+            self.config.clone(),
+            self.rules.clone(),
+            self.options.clone(),
+        )
+        .await?;
+        *lock(&self.trigger) = Some(handle.reconcile_all_trigger());
+        let store = handle.context().stores.wfes.clone();
+        self.metrics.pending.attach(Some(store.clone()));
+        self.metrics.controller.leader.set(1);
+        // Ready once this term's caches have synced. A waiter left over
+        // from an earlier term can only set `true`, which a standby is too.
+        self.ready.store(false, Ordering::Release);
+        let ready = self.ready.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                ready.store(true, Ordering::Release);
+                tracing::info!("caches synced");
+            }
+        });
+        Ok(handle)
+    }
+
+    /// This replica stopped reconciling (lost the Lease or shut down).
+    fn stopped(&self) {
+        *lock(&self.trigger) = None;
+        self.metrics.pending.attach(None);
+        self.metrics.controller.leader.set(0);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Only an Option is swapped under this lock; poisoning cannot corrupt it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Run until `shutdown` resolves: load the rules, start the reloader, the
+/// audit sink, the HTTP endpoints and the controller (directly, or while
+/// holding the Lease), then stop in order: the controller (in-flight
+/// reconciles finish), the audit sink (buffer flushed), the HTTP server.
+pub async fn run_until(
+    args: RunArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let dir = rules_dir(args.rules.as_deref())?;
     let set = crate::rules::load_dir(&dir)
         .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
@@ -136,6 +229,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let rules = Arc::new(ArcSwap::from_pointee(set));
 
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let audit_sink = args.audit.build().context("starting the audit sink")?;
+    let audit: Arc<dyn AuditSink> = match &audit_sink {
+        Some(sink) => {
+            sink.register(&metrics.registry)
+                .context("registering audit metrics")?;
+            tracing::info!(target_sink = %sink.target(), "audit records enabled");
+            Arc::new(sink.clone())
+        }
+        None => {
+            tracing::warn!("no audit destination (--audit-file or --audit-url): records are discarded");
+            Arc::new(NoopAuditSink)
+        }
+    };
     let reload = Reloader::spawn(
         &dir,
         ReloadOptions::from(&args.reload),
@@ -157,35 +263,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         ..ControllerConfig::default()
     };
-    let controller = spawn_controller(client, config, rules.clone(), ControllerOptions::default())
-        .await
-        .context("starting the controller")?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let starter = Starter {
+        client: client.clone(),
+        config,
+        rules: rules.clone(),
+        options: ControllerOptions {
+            audit,
+            hooks: metrics.hooks(),
+            ..ControllerOptions::default()
+        },
+        metrics: metrics.clone(),
+        trigger: Arc::new(Mutex::new(None)),
+        ready: ready.clone(),
+    };
 
     // Re-evaluate every non-terminal WFE when the rules change.
-    let trigger = controller.reconcile_all_trigger();
+    let trigger = starter.trigger.clone();
     let mut swaps = reload.swaps().boxed();
     tokio::spawn(async move {
         while let Some(revision) = swaps.next().await {
             tracing::info!(%revision, "rules swapped; reconciling non-terminal WorkflowExecutions");
-            trigger.trigger();
-        }
-    });
-
-    let synced = Arc::new(AtomicBool::new(false));
-    let store = controller.context().stores.wfes.clone();
-    let flag = synced.clone();
-    tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            flag.store(true, Ordering::Relaxed);
+            if let Some(t) = lock(&trigger).as_ref() {
+                t.trigger();
+            }
         }
     });
 
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
-    let state = AppState::new(metrics)
+    let state = AppState::new(metrics.clone())
         .with_rules(reload.clone())
-        .with_caches_synced(synced);
+        .with_caches_synced(ready.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(telemetry::serve(
         listener,
@@ -196,16 +306,75 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     tracing::info!(addr = %args.http_addr, "serving /metrics, /healthz, /readyz, /rules");
 
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    controller
-        .shutdown()
-        .await
-        .context("stopping the controller")?;
+    let controller_result = if args.leader.leader_election {
+        run_elected(&args.leader, client, &starter, ready, shutdown).await
+    } else {
+        run_alone(&starter, shutdown).await
+    };
+
+    if let Some(sink) = &audit_sink {
+        let timeout = args.audit.shutdown_timeout();
+        match sink.shutdown(timeout).await {
+            Ok(()) => tracing::info!("audit records flushed"),
+            Err(e) => tracing::error!(error = %e, "audit flush incomplete"),
+        }
+    }
     let _ = stop_http.send(());
     match http.await {
         Ok(r) => r.context("HTTP server")?,
         Err(e) => anyhow::bail!("HTTP server task: {e}"),
     }
-    Ok(())
+    controller_result
+}
+
+/// Without leader election: one controller until shutdown.
+async fn run_alone(
+    starter: &Starter,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let controller = starter
+        .start()
+        .await
+        .context("starting the controller")?;
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight reconciles");
+    let result = controller.shutdown().await;
+    starter.stopped();
+    result.context("stopping the controller")
+}
+
+/// With leader election: the controller runs while this replica holds the
+/// Lease. A standby is ready once it has read the Lease.
+async fn run_elected(
+    args: &LeaderElectionArgs,
+    client: kube::Client,
+    starter: &Starter,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let settings = args.settings();
+    let (status_tx, mut status_rx) = watch::channel(LeaderStatus::Starting);
+    let follower = starter.clone();
+    let follow = tokio::spawn(async move {
+        while status_rx.changed().await.is_ok() {
+            let status = status_rx.borrow_and_update().clone();
+            match status {
+                LeaderStatus::Following { holder } => {
+                    follower.stopped();
+                    ready.store(true, Ordering::Release);
+                    tracing::debug!(?holder, "standing by");
+                }
+                LeaderStatus::Stopped => follower.stopped(),
+                LeaderStatus::Starting | LeaderStatus::Leading => {}
+            }
+        }
+    });
+    let start = || async { starter.start().await };
+    let shutdown = async {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight reconciles, then releasing the Lease");
+    };
+    let result = run_leader_election(client, settings, start, shutdown, status_tx).await;
+    let _ = follow.await;
+    result.context("leader election")
 }

@@ -71,7 +71,7 @@ pub fn run(a: &TestArgs) -> i32 {
         let cases = combined
             .tests
             .iter()
-            .filter(|t| extra_names.contains(&t.id.file))
+            .filter(|t| extra_names.iter().any(|n| **n == *t.id.file))
             .flat_map(|t| t.cases.iter().map(move |c| (t, c)));
         run_cases(&combined, cases)
     };

@@ -186,6 +186,7 @@ pub(crate) async fn apply(
             let reason = decision.failure.as_ref().map(|f| f.reason.as_str());
             ctx.hooks.terminal(&decision.phase, reason, secs.max(0.0));
         }
+        super::hooks::applied(ctx.hooks.as_ref(), &current, &decision, written);
 
         let requeue = match decision.requeue_after {
             Some(d) => Some(d.max(Duration::from_millis(10))),

@@ -1,8 +1,13 @@
-//! Observation points for telemetry: the controller reports each reconcile
-//! and each API write here; the telemetry layer turns them into metrics.
+//! Observation points for telemetry: the controller reports each reconcile,
+//! each decision applied, each API write and each watch restart here; the
+//! telemetry layer turns them into metrics. The decision log line is written
+//! here too, so every controller logs decisions whatever hooks it was given.
 
 use std::time::Duration;
 
+use kube::ResourceExt;
+
+use crate::api::WorkflowExecution;
 use crate::engine::Decision;
 
 /// How a reconcile ended.
@@ -19,6 +24,13 @@ pub enum ReconcileOutcome {
 }
 
 impl ReconcileOutcome {
+    pub const ALL: [ReconcileOutcome; 4] = [
+        ReconcileOutcome::Applied,
+        ReconcileOutcome::RulesError,
+        ReconcileOutcome::Deleted,
+        ReconcileOutcome::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReconcileOutcome::Applied => "applied",
@@ -33,13 +45,19 @@ impl ReconcileOutcome {
 pub trait ReconcileHooks: Send + Sync {
     /// A decision was made (before it is applied).
     fn decided(&self, _decision: &Decision, _eval_time: Duration) {}
+    /// A decision was applied; `changed` says whether the status was written.
+    fn applied(&self, _decision: &Decision, _changed: bool) {}
     /// A write reached the API server successfully (`verb` e.g. `create`,
     /// `patch-status`, `delete`; `kind` e.g. `PipelineRun`).
     fn api_write(&self, _verb: &'static str, _kind: &str) {}
     /// A reconcile finished.
     fn reconciled(&self, _outcome: ReconcileOutcome, _elapsed: Duration) {}
+    /// A reconcile failed; `kind` is [`super::ControllerError::category`].
+    fn reconcile_failed(&self, _kind: &'static str) {}
     /// A WFE reached a terminal phase through this controller.
     fn terminal(&self, _phase: &str, _reason: Option<&str>, _execution_seconds: f64) {}
+    /// The watch of `kind` failed and is being restarted (after a backoff).
+    fn watch_restarted(&self, _kind: &str) {}
 }
 
 /// Does nothing.
@@ -47,3 +65,45 @@ pub trait ReconcileHooks: Send + Sync {
 pub struct NoopHooks;
 
 impl ReconcileHooks for NoopHooks {}
+
+/// Log an applied decision and tell the hooks: one `info` line when the
+/// status was written, `debug` otherwise, always with the WFE, the phases and
+/// the deciding rule.
+pub(crate) fn applied(
+    hooks: &dyn ReconcileHooks,
+    wfe: &WorkflowExecution,
+    decision: &Decision,
+    changed: bool,
+) {
+    hooks.applied(decision, changed);
+    let wfe_key = format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any());
+    let rule = decision
+        .rule
+        .as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string);
+    let hold = decision.hold.as_ref().map(|h| h.reason.as_str());
+    let reason = decision.failure.as_ref().map(|f| f.reason.as_str());
+    if changed {
+        tracing::info!(
+            wfe = %wfe_key,
+            from_phase = %decision.from_phase,
+            phase = %decision.phase,
+            rule = %rule,
+            hold,
+            reason,
+            revision = %decision.revision,
+            "decision applied"
+        );
+    } else {
+        tracing::debug!(
+            wfe = %wfe_key,
+            from_phase = %decision.from_phase,
+            phase = %decision.phase,
+            rule = %rule,
+            hold,
+            reason,
+            revision = %decision.revision,
+            "decision applied (no change)"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod error;
 pub mod error_policy;
 mod events;
 pub mod hooks;
+pub mod leader;
 pub mod mux;
 mod reconcile;
 mod run;
@@ -24,4 +25,7 @@ pub use error::ControllerError;
 pub use error_policy::FailureBackoff;
 pub use events::REPORTING_CONTROLLER;
 pub use hooks::{NoopHooks, ReconcileHooks, ReconcileOutcome};
-pub use run::{run_controller, spawn_controller, ControllerHandle, ControllerOptions};
+pub use leader::{run_leader_election, LeaderError, LeaderStatus, LeaseLock, LeaseSettings};
+pub use run::{
+    run_controller, spawn_controller, ControllerHandle, ControllerOptions, ReconcileAllTrigger,
+};

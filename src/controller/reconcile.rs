@@ -55,6 +55,7 @@ pub(crate) async fn reconcile(
         Err(e) => {
             ctx.hooks
                 .reconciled(ReconcileOutcome::Error, started.elapsed());
+            ctx.hooks.reconcile_failed(e.category());
             Err(e)
         }
     }

@@ -116,7 +116,7 @@ pub async fn spawn_controller(
     }
     tracing::info!(?engines, namespace = %config.execution_namespace, "engines available");
 
-    let (stores, controller) = watches::build(&client, &config, tekton);
+    let (stores, controller) = watches::build(&client, &config, tekton, &options.hooks);
     let (all_tx, all_rx) = mpsc::unbounded::<()>();
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
 

@@ -14,6 +14,7 @@ use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::Client;
 
 use super::context::ControllerConfig;
+use super::hooks::ReconcileHooks;
 use super::mux;
 use super::stores::{self, KeyIndex, KindStore, Stores};
 use super::trim;
@@ -47,6 +48,7 @@ fn kind_watch(
     namespace: &str,
     resource: ApiResource,
     children: Option<Arc<KeyIndex>>,
+    hooks: &Arc<dyn ReconcileHooks>,
 ) -> (KindStore, ObjStream) {
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource);
     let writer = Writer::new(resource.clone());
@@ -60,6 +62,7 @@ fn kind_watch(
         api,
         watcher::Config::default().labels(LABEL_WORKFLOW_EXECUTION),
     )
+    .inspect_err(restart_reporter(hooks.clone(), kind.clone()))
     .default_backoff()
     .modify(move |o: &mut DynamicObject| {
         if o.types.is_none() {
@@ -77,6 +80,17 @@ fn kind_watch(
     .touched_objects()
     .boxed();
     (KindStore { resource, store }, stream)
+}
+
+/// Report a watch error: the watcher re-lists or resumes after a backoff.
+fn restart_reporter(
+    hooks: Arc<dyn ReconcileHooks>,
+    kind: String,
+) -> impl FnMut(&watcher::Error) + Send + 'static {
+    move |e| {
+        tracing::warn!(kind = %kind, error = %e, "watch failed; restarting");
+        hooks.watch_restarted(&kind);
+    }
 }
 
 /// Map a TaskRun or Pod to its WFE through its parent's labels (Tekton and
@@ -99,6 +113,7 @@ pub(crate) fn build(
     client: &Client,
     config: &ControllerConfig,
     tekton: bool,
+    hooks: &Arc<dyn ReconcileHooks>,
 ) -> (Stores, Controller<WorkflowExecution>) {
     let targets = Arc::new(KeyIndex::default());
     let children = Arc::new(KeyIndex::default());
@@ -126,6 +141,7 @@ pub(crate) fn build(
     let (wfe_reader, wfe_writer) = reflector::store::<WorkflowExecution>();
     let idx = targets.clone();
     let wfe_stream = wfe_events
+        .inspect_err(restart_reporter(hooks.clone(), "WorkflowExecution".into()))
         .modify(trim::trim_wfe)
         .map_ok(move |ev| {
             stores::index_wfe_event(&idx, &ev);
@@ -136,22 +152,25 @@ pub(crate) fn build(
     let mut controller = Controller::for_stream(wfe_stream, wfe_reader.clone());
 
     let ns = config.execution_namespace.clone();
-    let (jobs, job_stream) = kind_watch(client, &ns, ApiResource::erase::<Job>(&()), None);
+    let (jobs, job_stream) = kind_watch(client, &ns, ApiResource::erase::<Job>(&()), None, hooks);
     let (pods, pod_stream) = kind_watch(
         client,
         &ns,
         ApiResource::erase::<Pod>(&()),
         Some(children.clone()),
+        hooks,
     );
     let mut parents = vec![jobs.clone()];
     let (mut pipeline_runs, mut task_runs) = (None, None);
     if tekton {
-        let (prs, pr_stream) = kind_watch(client, &ns, execute::pipeline_run_resource(), None);
+        let (prs, pr_stream) =
+            kind_watch(client, &ns, execute::pipeline_run_resource(), None, hooks);
         let (trs, tr_stream) = kind_watch(
             client,
             &ns,
             execute::task_run_resource(),
             Some(children.clone()),
+            hooks,
         );
         parents.insert(0, prs.clone());
         controller = controller

@@ -91,13 +91,13 @@ fn current_phase(facts: &Facts) -> &str {
 
 fn trace(
     id: &crate::rules::RuleId,
-    stage: &str,
+    stage: &'static str,
     matched: bool,
     note: Option<String>,
 ) -> TraceEntry {
     TraceEntry {
         rule: id.clone(),
-        stage: stage.into(),
+        stage,
         matched,
         note,
     }
@@ -748,11 +748,11 @@ fn rules_error(
     let msg = e.to_string();
     d.trace.push(TraceEntry {
         rule: crate::rules::RuleId {
-            file: String::new(),
-            name: e.rule.clone(),
+            file: "".into(),
+            name: e.rule.as_str().into(),
             line: 0,
         },
-        stage: "error".into(),
+        stage: "error",
         matched: false,
         note: Some(e.message.clone()),
     });

@@ -107,7 +107,7 @@ pub struct FailureOutcome {
 pub struct TraceEntry {
     pub rule: RuleId,
     /// `transition`, `classification`, `wasExecutionFailure`, `summary`, ...
-    pub stage: String,
+    pub stage: &'static str,
     pub matched: bool,
     /// A short note (e.g. the hold time, or an error).
     pub note: Option<String>,

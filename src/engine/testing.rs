@@ -64,9 +64,9 @@ pub fn run_cases<'a>(
             Err(diff) => {
                 report.failed += 1;
                 report.failures.push(TestFailure {
-                    test: doc.id.name.clone(),
+                    test: doc.id.name.to_string(),
                     case: case.name.clone(),
-                    file: doc.id.file.clone(),
+                    file: doc.id.file.to_string(),
                     line: case.line,
                     diff,
                 });

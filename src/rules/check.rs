@@ -110,7 +110,7 @@ fn lifecycle(parts: &Parts, out: &mut Out<'_>) {
 
     let mut seen_names: Vec<(&str, Pos)> = Vec::new();
     for (t, ts) in lc.transitions.iter().zip(&sp.transitions) {
-        if let Some((_, first)) = seen_names.iter().find(|(n, _)| *n == t.id.name) {
+        if let Some((_, first)) = seen_names.iter().find(|(n, _)| *n == &*t.id.name) {
             out.error(
                 file,
                 ts.name,
@@ -175,7 +175,7 @@ fn lifecycle(parts: &Parts, out: &mut Out<'_>) {
                     .iter()
                     .zip(&sp.transitions[..j])
                     .find(|(e, es)| es.unconditional && e.from.contains(p))
-                    .map(|(e, _)| (p.as_str(), e.id.name.as_str()))
+                    .map(|(e, _)| (p.as_str(), &*e.id.name))
             })
             .collect();
         if !t.from.is_empty() && shadows.len() == t.from.len() {
@@ -223,7 +223,7 @@ fn classification(parts: &Parts, out: &mut Out<'_>) {
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     let mut catch_all: Option<&str> = None;
     for (r, (name_pos, reason_pos, unconditional)) in c.rules.iter().zip(&sp.rules) {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == r.id.name) {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == &*r.id.name) {
             out.error(
                 file,
                 *name_pos,

@@ -119,15 +119,15 @@ pub struct Doc<'a> {
 impl Doc<'_> {
     fn id(&self) -> RuleId {
         RuleId {
-            file: self.file.to_string(),
-            name: self.name.clone(),
+            file: self.file.into(),
+            name: self.name.as_str().into(),
             line: self.line,
         }
     }
     fn id_at(&self, name: &str, pos: Pos) -> RuleId {
         RuleId {
-            file: self.file.to_string(),
-            name: name.to_string(),
+            file: self.file.into(),
+            name: name.into(),
             line: pos.line,
         }
     }

@@ -16,8 +16,9 @@ use super::testcase::RuleTestDoc;
 /// Where a rule lives: `file#name`, plus its line for traces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RuleId {
-    pub file: String,
-    pub name: String,
+    /// Shared, so tracing a rule on every decision costs no allocation.
+    pub file: Arc<str>,
+    pub name: Arc<str>,
     pub line: u32,
 }
 

@@ -1,17 +1,26 @@
-//! Prometheus metrics, named and shaped the way Prometheus names its own
-//! config-reload metrics (`*_last_reload_successful`, `*_info` gauges).
+//! Prometheus metrics: the rules reload group, named and shaped the way
+//! Prometheus names its own config-reload metrics (`*_last_reload_successful`,
+//! `*_info` gauges), the controller group ([`ControllerMetrics`]) and the
+//! Pending-age gauge ([`PendingAge`]).
 
 use prometheus::{
     Encoder, Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use std::sync::Arc;
+
+use super::controller_metrics::ControllerMetrics;
+use super::pending::PendingAge;
 use super::TelemetryError;
+use crate::controller::ReconcileHooks;
 
 /// All metrics of the engine, registered in one registry.
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
     pub reload: ReloadMetrics,
+    pub controller: ControllerMetrics,
+    pub pending: PendingAge,
 }
 
 impl Metrics {
@@ -19,7 +28,20 @@ impl Metrics {
     pub fn new() -> Result<Self, TelemetryError> {
         let registry = Registry::new();
         let reload = ReloadMetrics::register(&registry)?;
-        Ok(Metrics { registry, reload })
+        let controller = ControllerMetrics::register(&registry)?;
+        let pending = PendingAge::new()?;
+        registry.register(Box::new(pending.clone()))?;
+        Ok(Metrics {
+            registry,
+            reload,
+            controller,
+            pending,
+        })
+    }
+
+    /// The controller hooks that feed [`ControllerMetrics`].
+    pub fn hooks(&self) -> Arc<dyn ReconcileHooks> {
+        Arc::new(self.controller.clone())
     }
 
     /// The Prometheus text exposition of every registered metric.

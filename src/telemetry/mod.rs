@@ -7,11 +7,17 @@
 //! merging a router into [`http::router`]'s.
 
 pub mod audit;
+pub mod controller_metrics;
 pub mod http;
+pub mod logging;
 pub mod metrics;
+pub mod pending;
 
+pub use controller_metrics::ControllerMetrics;
 pub use http::{router, serve, AppState};
+pub use logging::{init_logging, LogFormat};
 pub use metrics::{Metrics, ReloadMetrics};
+pub use pending::PendingAge;
 
 /// Errors of the telemetry layer.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,503 @@
+//! Controller figures, measured from the API emulator's request log in one
+//! run (`cargo bench --bench controller`), printed as plain text:
+//!
+//! 1. API writes per successful Tekton lifecycle, creation to lock release.
+//! 2. Execution finished → WFE status terminal latency (p50/p99) with 1,000
+//!    WFEs in flight, and creation → Running throughput.
+//! 3. Writes when resyncing 1,000 finished WFEs (`reconcile_all`, and a
+//!    controller restart, which re-lists and reconciles every WFE).
+//! 4. Controller memory with 10,000 WFEs and 10,000 PipelineRuns cached. The
+//!    emulator then runs in a child process (this binary re-executed), so the
+//!    bench process holds only the controller and a populating client; the
+//!    figure is the VmRSS growth from just before the controller starts to
+//!    when it has reconciled every WFE.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use futures::stream::{self, StreamExt};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::{json, Value};
+use support::simulator::Simulator;
+use support::{Emulator, Verb};
+use wfe_engine::api::WorkflowExecution;
+use wfe_engine::controller::{
+    spawn_controller, ControllerConfig, ControllerHandle, ControllerOptions, InMemoryAuditSink,
+    ReconcileHooks, ReconcileOutcome,
+};
+use wfe_engine::execute::{self, lock_name, pipeline_run_resource, BuildInput, Engine};
+use wfe_engine::rules::RuleSet;
+
+const EXEC_NS: &str = "kubernaut-workflows";
+const NS: &str = "bench";
+const CHILD_ENV: &str = "WFE_BENCH_EMULATOR_CHILD";
+
+const LIFECYCLES: usize = 50;
+const IN_FLIGHT: usize = 1_000;
+const CACHED: usize = 10_000;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return rt.block_on(emulator_child());
+    }
+    rt.block_on(run())
+}
+
+/// Counts finished reconciles (to know when a resync is over).
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl ReconcileHooks for Counter {
+    fn reconciled(&self, _outcome: ReconcileOutcome, _elapsed: Duration) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn rules(cooldown: &str) -> Result<Arc<ArcSwap<RuleSet>>, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for entry in std::fs::read_dir(&src)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        if name.ends_with(".test.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?
+            .replace("period: 5m", &format!("period: {cooldown}"));
+        std::fs::write(dir.path().join(&name), text)?;
+    }
+    let set = wfe_engine::rules::load_dir(dir.path())?;
+    Ok(Arc::new(ArcSwap::from_pointee(set)))
+}
+
+async fn controller(
+    client: Client,
+    rules: Arc<ArcSwap<RuleSet>>,
+    hooks: Arc<Counter>,
+) -> Result<ControllerHandle, BoxError> {
+    let config = ControllerConfig {
+        execution_namespace: EXEC_NS.into(),
+        ..Default::default()
+    };
+    let options = ControllerOptions {
+        audit: Arc::new(InMemoryAuditSink::default()),
+        hooks,
+        ..Default::default()
+    };
+    Ok(spawn_controller(client, config, rules, options).await?)
+}
+
+fn wfe(name: &str, target: &str, scenario: Option<&str>) -> Result<WorkflowExecution, BoxError> {
+    let mut params = serde_json::Map::new();
+    params.insert("REPLICAS".into(), json!("3"));
+    if let Some(s) = scenario {
+        params.insert("SIM_SCENARIO".into(), json!(s));
+    }
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "kubernaut.ai/v1alpha1",
+        "kind": "WorkflowExecution",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "remediationRequestRef": {"name": format!("rr-{name}"), "kind": "RemediationRequest", "namespace": NS},
+            "workflowRef": {
+                "workflowId": "wf-restart", "workflowName": "restart", "actionType": "RestartDeployment",
+                "version": "1.0.0", "executionBundle": "quay.io/kubernaut/restart@sha256:abc",
+                "executionEngine": "tekton"
+            },
+            "targetResource": target,
+            "parameters": Value::Object(params),
+        }
+    }))?)
+}
+
+/// Create many objects with a few concurrent requests.
+async fn create_all(api: &Api<WorkflowExecution>, items: Vec<WorkflowExecution>) -> usize {
+    stream::iter(items)
+        .map(|w| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &w).await.is_ok() }
+        })
+        .buffer_unordered(16)
+        .filter(|ok| futures::future::ready(!*ok))
+        .count()
+        .await
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<(), BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("timed out waiting for {what}").into())
+}
+
+async fn count_phase(api: &Api<WorkflowExecution>, prefix: &str, phase: &str) -> usize {
+    match api.list(&ListParams::default()).await {
+        Ok(l) => l
+            .items
+            .iter()
+            .filter(|w| w.metadata.name.as_deref().unwrap_or("").starts_with(prefix))
+            .filter(|w| w.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(phase))
+            .count(),
+        Err(_) => 0,
+    }
+}
+
+async fn count_prs(prs: &Api<DynamicObject>) -> usize {
+    prs.list(&ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// Controller writes: WFE writes other than creates, execution creates and
+/// deletes (the simulator or the bench write execution status).
+fn controller_writes(e: &support::emulator::LogEntry) -> bool {
+    e.verb.is_write()
+        && (200..300).contains(&e.status)
+        && ((e.kind == "WorkflowExecution" && e.verb != Verb::Create)
+            || (e.kind == "PipelineRun" && matches!(e.verb, Verb::Create | Verb::Delete)))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn run() -> Result<(), BoxError> {
+    let emu = Emulator::builder()
+        .namespace(EXEC_NS)
+        .namespace(NS)
+        .start()
+        .await;
+    let client = emu.client();
+    let wfes: Api<WorkflowExecution> = Api::namespaced(client.clone(), NS);
+    let prs: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), EXEC_NS, &pipeline_run_resource());
+    let rules = rules("1s")?;
+    let counter = Arc::new(Counter::default());
+    let handle = controller(emu.client(), rules.clone(), counter.clone()).await?;
+
+    // 1. Writes per Tekton lifecycle (the simulator plays Tekton).
+    let sim = Simulator::start(emu.client());
+    let items = (0..LIFECYCLES)
+        .map(|i| wfe(&format!("life-{i}"), &format!("bench/Deployment/life-{i}"), None))
+        .collect::<Result<Vec<_>, _>>()?;
+    create_all(&wfes, items).await;
+    wait_until("lifecycles complete", Duration::from_secs(60), || async {
+        count_phase(&wfes, "life-", "Completed").await == LIFECYCLES
+    })
+    .await?;
+    wait_until("locks released", Duration::from_secs(60), || async {
+        count_prs(&prs).await == 0
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes = emu.log().count(controller_writes);
+    println!(
+        "writes per Tekton lifecycle (creation → lock release): {:.2} ({writes} writes / {LIFECYCLES} WFEs)",
+        writes as f64 / LIFECYCLES as f64
+    );
+    drop(sim);
+
+    // 2. 1,000 in flight: the bench plays Tekton so that nothing polls.
+    emu.log().clear();
+    let items = (0..IN_FLIGHT)
+        .map(|i| wfe(&format!("fly-{i}"), &format!("bench/Deployment/fly-{i}"), None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let t0 = Instant::now();
+    let failed = create_all(&wfes, items).await;
+    let created_in = t0.elapsed();
+    wait_until("all Running", Duration::from_secs(120), || async {
+        count_phase(&wfes, "fly-", "Running").await == IN_FLIGHT
+    })
+    .await?;
+    let log = emu.log().entries();
+    let first_create = log
+        .iter()
+        .filter(|e| e.kind == "WorkflowExecution" && e.verb == Verb::Create)
+        .map(|e| e.at)
+        .min()
+        .ok_or("no creates")?;
+    let last_running = log
+        .iter()
+        .filter(|e| {
+            e.kind == "WorkflowExecution"
+                && e.subresource.as_deref() == Some("status")
+                && e.status < 300
+        })
+        .map(|e| e.at + e.duration)
+        .max()
+        .ok_or("no status writes")?;
+    let span = last_running.duration_since(first_create).as_secs_f64();
+    println!(
+        "throughput creation → Running: {:.0} WFEs/s ({IN_FLIGHT} in {span:.2}s; creating them took {:.2}s, {failed} create errors)",
+        IN_FLIGHT as f64 / span,
+        created_in.as_secs_f64()
+    );
+
+    // Finish the executions at ~500/s, as Tekton would.
+    emu.log().clear();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let ticker = Arc::new(tokio::sync::Semaphore::new(0));
+    let feeder = {
+        let ticker = ticker.clone();
+        tokio::spawn(async move {
+            for _ in 0..IN_FLIGHT {
+                ticker.add_permits(1);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    stream::iter(0..IN_FLIGHT)
+        .map(|i| {
+            let (prs, ticker, stamp) = (prs.clone(), ticker.clone(), stamp.clone());
+            async move {
+                if let Ok(p) = ticker.acquire().await {
+                    p.forget();
+                }
+                let name = lock_name(&format!("bench/Deployment/fly-{i}"));
+                let body = json!({"status": {
+                    "startTime": stamp, "completionTime": stamp,
+                    "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded",
+                        "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
+                        "lastTransitionTime": stamp}]}});
+                let _ = prs
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                    .await;
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let _ = feeder.await;
+    wait_until("all Completed", Duration::from_secs(120), || async {
+        count_phase(&wfes, "fly-", "Completed").await == IN_FLIGHT
+    })
+    .await?;
+    let log = emu.log().entries();
+    let mut done_at = std::collections::HashMap::new();
+    for e in &log {
+        if e.kind == "PipelineRun" && e.subresource.as_deref() == Some("status") && e.status < 300
+        {
+            if let Some(n) = &e.name {
+                done_at.insert(n.clone(), e.at + e.duration);
+            }
+        }
+    }
+    let mut terminal_at = std::collections::HashMap::new();
+    for e in &log {
+        if e.kind == "WorkflowExecution"
+            && e.subresource.as_deref() == Some("status")
+            && e.status < 300
+        {
+            if let Some(n) = &e.name {
+                terminal_at.insert(n.clone(), e.at + e.duration);
+            }
+        }
+    }
+    let mut lat: Vec<f64> = (0..IN_FLIGHT)
+        .filter_map(|i| {
+            let pr = done_at.get(&lock_name(&format!("bench/Deployment/fly-{i}")))?;
+            let w = terminal_at.get(&format!("fly-{i}"))?;
+            Some(w.saturating_duration_since(*pr).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "execution finished → WFE terminal ({} of {IN_FLIGHT} measured, finishing at ~500/s): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+
+    // 3. Resync of the finished WFEs, once their locks are released.
+    wait_until("locks released", Duration::from_secs(60), || async {
+        count_prs(&prs).await == 0
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let finished = count_phase(&wfes, "", "Completed").await;
+    emu.log().clear();
+    handle.reconcile_all();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_trigger = emu.log().count(controller_writes);
+    handle.shutdown().await?;
+    let restarted = Arc::new(Counter::default());
+    let handle = controller(emu.client(), rules.clone(), restarted.clone()).await?;
+    let t0 = Instant::now();
+    wait_until("resync reconciles", Duration::from_secs(120), || async {
+        restarted.0.load(Ordering::Relaxed) >= finished
+    })
+    .await?;
+    let resync_time = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_restart = emu.log().count(controller_writes) - after_trigger;
+    println!(
+        "writes resyncing {finished} finished WFEs: {after_trigger} (reconcile_all), {after_restart} (controller restart: re-list and reconcile all, {:.2}s)",
+        resync_time.as_secs_f64()
+    );
+    handle.shutdown().await?;
+    drop(emu);
+
+    // 4. Memory, against an emulator in a child process.
+    memory().await
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn client_for(url: &str) -> Result<Client, BoxError> {
+    use kube::client::ConfigExt;
+    let config = kube::Config::new(url.parse()?);
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .service(http);
+    Ok(Client::new(service, config.default_namespace))
+}
+
+async fn emulator_child() -> Result<(), BoxError> {
+    let emu = Emulator::builder()
+        .namespace(EXEC_NS)
+        .namespace(NS)
+        .start()
+        .await;
+    println!("{}", emu.url());
+    std::io::stdout().flush()?;
+    // Serve until the parent closes our stdin.
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            line.clear();
+        }
+    })
+    .await?;
+    drop(emu);
+    Ok(())
+}
+
+async fn memory() -> Result<(), BoxError> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().ok_or("child stdout")?).read_line(&mut url)?;
+    let client = client_for(url.trim())?;
+    let wfes: Api<WorkflowExecution> = Api::namespaced(client.clone(), NS);
+    let prs: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), EXEC_NS, &pipeline_run_resource());
+
+    // 10,000 finished WFEs, each with its finished PipelineRun (shipped
+    // 5 min cooldown: nothing is released while we measure).
+    let populate = Instant::now();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let errors = stream::iter(0..CACHED)
+        .map(|i| {
+            let (wfes, prs, stamp) = (wfes.clone(), prs.clone(), stamp.clone());
+            async move {
+                let target = format!("bench/Deployment/mem-{i}");
+                let w = wfe(&format!("mem-{i}"), &target, None).map_err(|e| e.to_string())?;
+                let w = wfes
+                    .create(&PostParams::default(), &w)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pr = execute::build(
+                    Engine::Tekton,
+                    &BuildInput {
+                        wfe: &w,
+                        namespace: EXEC_NS,
+                        now: jiff::Timestamp::now(),
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                prs.create(&PostParams::default(), &pr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let cond = json!([{"type": "Succeeded", "status": "True", "reason": "Succeeded",
+                    "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
+                    "lastTransitionTime": stamp}]);
+                let pr_status = json!({"status": {"startTime": stamp, "completionTime": stamp, "conditions": cond}});
+                prs.patch_status(&lock_name(&target), &PatchParams::default(), &Patch::Merge(&pr_status))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let wfe_status = json!({"status": {
+                    "phase": "Completed", "startTime": stamp, "completionTime": stamp,
+                    "executionRef": {"name": lock_name(&target)}}});
+                wfes.patch_status(&format!("mem-{i}"), &PatchParams::default(), &Patch::Merge(&wfe_status))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<(), String>(())
+            }
+        })
+        .buffer_unordered(32)
+        .filter_map(|r| futures::future::ready(r.err()))
+        .collect::<Vec<_>>()
+        .await;
+    if let Some(e) = errors.first() {
+        return Err(format!("populating failed ({} errors), first: {e}", errors.len()).into());
+    }
+    println!(
+        "memory setup: {CACHED} WFEs + {CACHED} PipelineRuns in {:.1}s (emulator in pid {})",
+        populate.elapsed().as_secs_f64(),
+        child.id()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib();
+    let counter = Arc::new(Counter::default());
+    let handle = controller(client.clone(), rules("5m")?, counter.clone()).await?;
+    wait_until("every WFE reconciled", Duration::from_secs(300), || async {
+        counter.0.load(Ordering::Relaxed) >= CACHED
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib();
+    let cached = handle.context().stores.wfes.state().len();
+    println!(
+        "controller RSS with {cached} WFEs and {CACHED} PipelineRuns cached: +{:.1} MiB (process VmRSS {:.1} → {:.1} MiB)",
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    handle.shutdown().await?;
+    drop(child.stdin.take());
+    let _ = child.wait();
+    Ok(())
+}

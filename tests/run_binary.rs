@@ -1,0 +1,220 @@
+//! The real `wfe-engine run` binary as a child process against the API
+//! emulator: it gets ready, drives a WFE to completion, serves its
+//! endpoints, and stops cleanly on SIGTERM; bad rules keep it from starting.
+
+#[path = "controller_harness/mod.rs"]
+mod harness;
+#[path = "run_support/mod.rs"]
+mod run_support;
+mod support;
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::{phase_of, wfe, EXEC_NS, NS};
+use kube::api::{Api, PostParams};
+use run_support::{http_get, shipped_rules, unreachable_kubeconfig, Process, BIN};
+use support::simulator::Simulator;
+use support::{Emulator, Verb};
+use wfe_engine::api::WorkflowExecution;
+
+async fn get(addr: SocketAddr, path: &'static str) -> std::io::Result<(u16, String)> {
+    tokio::task::spawn_blocking(move || http_get(addr, path))
+        .await
+        .expect("http task")
+}
+
+/// Poll without blocking the runtime the emulator serves from.
+async fn wait_until<F: FnMut(&mut Process) -> bool>(
+    p: &mut Process,
+    what: &str,
+    timeout: Duration,
+    mut done: F,
+) {
+    let end = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < end {
+        if done(p) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} not reached in {timeout:?}; output:\n{}", p.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_gets_ready_completes_a_wfe_serves_its_endpoints_and_stops_on_sigterm() {
+    let emu = Emulator::builder()
+        .namespace(EXEC_NS)
+        .namespace(NS)
+        .start()
+        .await;
+    let _sim = Simulator::start(emu.client());
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
+    let rules = shipped_rules(tmp.path());
+    let revision = wfe_engine::rules::load_dir(&rules)
+        .unwrap_or_else(|e| panic!("shipped rules:\n{e}"))
+        .revision;
+    let addr = run_support::free_addr();
+    let addr_arg = addr.to_string();
+    let args: Vec<&OsStr> = vec![
+        "run".as_ref(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+        "--rules".as_ref(),
+        rules.as_os_str(),
+        "--http-addr".as_ref(),
+        addr_arg.as_ref(),
+        "--execution-namespace".as_ref(),
+        EXEC_NS.as_ref(),
+        "--log-format".as_ref(),
+        "text".as_ref(),
+    ];
+    let mut p = Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
+
+    // Ready: a rule set is active and the caches have synced.
+    let end = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(s) = p.exited() {
+            panic!("wfe-engine exited early ({s}):\n{}", p.output());
+        }
+        let last = get(addr, "/readyz").await;
+        if matches!(last, Ok((200, _))) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "/readyz never turned 200 (last answer: {last:?}); output:\n{}",
+            p.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(addr, "/healthz").await.unwrap().0, 200);
+
+    // A Job WFE runs to completion through the binary.
+    let wfes: Api<WorkflowExecution> = Api::namespaced(emu.client(), NS);
+    let w: WorkflowExecution =
+        serde_json::from_value(wfe("bin", "team-a/Deployment/bin", "job", None)).unwrap();
+    wfes.create(&PostParams::default(), &w).await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    let done = loop {
+        let w = wfes.get("bin").await.unwrap();
+        if phase_of(&w) == "Completed" {
+            break w;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the WFE did not complete; status: {:?}\noutput:\n{}",
+            w.status,
+            p.output()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let st = done.status.unwrap();
+    assert_eq!(
+        st.rules.as_ref().map(|r| r.revision.as_str()),
+        Some(revision.as_str())
+    );
+    assert_eq!(emu.log().count_ok(Verb::Create, "Job"), 1);
+
+    // /metrics: the reload metrics in Prometheus' text format.
+    let (code, metrics) = get(addr, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(&format!(
+            r#"wfe_rules_revision_info{{revision="{revision}"}} 1"#
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wfe_rules_last_reload_successful 1"),
+        "{metrics}"
+    );
+    // Not every deployment has the reconcile counters yet; report, do not fail.
+    if !metrics.contains("workflowexecution_reconciler_total") {
+        println!("note: /metrics has no workflowexecution_reconciler_total");
+    }
+
+    // /rules: the active revision and its files.
+    let (code, body) = get(addr, "/rules").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    let rules_status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        rules_status["active"]["revision"],
+        revision.as_str(),
+        "{body}"
+    );
+    assert!(
+        rules_status["active"]["files"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty()),
+        "{body}"
+    );
+    assert_eq!(rules_status["lastError"], serde_json::Value::Null, "{body}");
+
+    // SIGTERM: a clean exit, promptly.
+    p.terminate();
+    wait_until(&mut p, "exit after SIGTERM", Duration::from_secs(5), |p| {
+        p.exited().is_some()
+    })
+    .await;
+    let status = p.exited().unwrap();
+    assert_eq!(status.code(), Some(0), "output:\n{}", p.output());
+}
+
+#[test]
+fn run_with_a_missing_rules_directory_exits_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-rules");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(unreachable_kubeconfig(tmp.path()))
+        .arg("--rules")
+        .arg(&missing)
+        .args(["--http-addr", "127.0.0.1:0", "--log-format", "text"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{:?}", out.status);
+    assert!(
+        stderr.contains(&missing.display().to_string()) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_with_invalid_rules_refuses_to_start_and_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = shipped_rules(tmp.path());
+    let history = rules.join("history.yaml");
+    let text = std::fs::read_to_string(&history).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.trim() == "period: 5m")
+        .expect("the shipped cooldown")
+        + 1;
+    std::fs::write(&history, text.replace("period: 5m", "period: soon")).unwrap();
+
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(unreachable_kubeconfig(tmp.path()))
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--http-addr", "127.0.0.1:0", "--log-format", "text"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{:?}", out.status);
+    assert!(
+        stderr.contains(&format!("history.yaml:{line}:")),
+        "no history.yaml:{line} in:\n{stderr}"
+    );
+    assert!(stderr.contains("soon"), "{stderr}");
+    // Refused before talking to the cluster.
+    assert!(!stderr.contains("Connect"), "{stderr}");
+}
