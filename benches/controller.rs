@@ -71,12 +71,16 @@ fn rules(cooldown: &str) -> Result<Arc<ArcSwap<RuleSet>>, BoxError> {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     for entry in std::fs::read_dir(&src)? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if name.ends_with(".test.yaml") {
             continue;
         }
-        let text = std::fs::read_to_string(&path)?
-            .replace("period: 5m", &format!("period: {cooldown}"));
+        let text =
+            std::fs::read_to_string(&path)?.replace("period: 5m", &format!("period: {cooldown}"));
         std::fs::write(dir.path().join(&name), text)?;
     }
     let set = wfe_engine::rules::load_dir(dir.path())?;
@@ -204,7 +208,13 @@ async fn run() -> Result<(), BoxError> {
     // 1. Writes per Tekton lifecycle (the simulator plays Tekton).
     let sim = Simulator::start(emu.client());
     let items = (0..LIFECYCLES)
-        .map(|i| wfe(&format!("life-{i}"), &format!("bench/Deployment/life-{i}"), None))
+        .map(|i| {
+            wfe(
+                &format!("life-{i}"),
+                &format!("bench/Deployment/life-{i}"),
+                None,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     create_all(&wfes, items).await;
     wait_until("lifecycles complete", Duration::from_secs(60), || async {
@@ -226,7 +236,13 @@ async fn run() -> Result<(), BoxError> {
     // 2. 1,000 in flight: the bench plays Tekton so that nothing polls.
     emu.log().clear();
     let items = (0..IN_FLIGHT)
-        .map(|i| wfe(&format!("fly-{i}"), &format!("bench/Deployment/fly-{i}"), None))
+        .map(|i| {
+            wfe(
+                &format!("fly-{i}"),
+                &format!("bench/Deployment/fly-{i}"),
+                None,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let t0 = Instant::now();
     let failed = create_all(&wfes, items).await;
@@ -303,8 +319,7 @@ async fn run() -> Result<(), BoxError> {
     let log = emu.log().entries();
     let mut done_at = std::collections::HashMap::new();
     for e in &log {
-        if e.kind == "PipelineRun" && e.subresource.as_deref() == Some("status") && e.status < 300
-        {
+        if e.kind == "PipelineRun" && e.subresource.as_deref() == Some("status") && e.status < 300 {
             if let Some(n) = &e.name {
                 done_at.insert(n.clone(), e.at + e.duration);
             }
@@ -401,7 +416,11 @@ async fn emulator_child() -> Result<(), BoxError> {
     // Serve until the parent closes our stdin.
     tokio::task::spawn_blocking(|| {
         let mut line = String::new();
-        while std::io::stdin().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
             line.clear();
         }
     })

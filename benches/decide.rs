@@ -149,6 +149,10 @@ fn main() {
         observe_p50, observe_p99
     );
     println!(
+        "  of which decide alone:                                    median {:?}, p99 {:?}",
+        decide_p50, decide_p99
+    );
+    println!(
         "hand-written Rust classification, same capture:             median {:?}, p99 {:?}",
         hand_p50, hand_p99
     );

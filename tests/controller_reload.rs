@@ -234,9 +234,9 @@ impl Setup {
         }
     }
 
-    /// The active revision and the last completion on the target, then
-    /// assert that `name`, held behind it, runs after `cooldown` (not the
-    /// old 30 s) and records `revision`.
+    /// `name`, held behind a run that completed at `completion`, starts once
+    /// `cooldown` has passed (or at once if `not_before` is later), within a
+    /// few seconds, and records `revision` as the rules that decided it.
     async fn assert_starts_after(
         &self,
         name: &str,

@@ -43,55 +43,100 @@ async fn wait_until<F: FnMut(&mut Process) -> bool>(
     panic!("{what} not reached in {timeout:?}; output:\n{}", p.output());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_gets_ready_completes_a_wfe_serves_its_endpoints_and_stops_on_sigterm() {
-    let emu = Emulator::builder()
-        .namespace(EXEC_NS)
-        .namespace(NS)
-        .start()
-        .await;
-    let _sim = Simulator::start(emu.client());
-    let tmp = tempfile::tempdir().unwrap();
-    let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
-    let rules = shipped_rules(tmp.path());
-    let revision = wfe_engine::rules::load_dir(&rules)
-        .unwrap_or_else(|e| panic!("shipped rules:\n{e}"))
-        .revision;
-    let addr = run_support::free_addr();
-    let addr_arg = addr.to_string();
-    let args: Vec<&OsStr> = vec![
-        "run".as_ref(),
-        "--kubeconfig".as_ref(),
-        kubeconfig.as_os_str(),
-        "--rules".as_ref(),
-        rules.as_os_str(),
-        "--http-addr".as_ref(),
-        addr_arg.as_ref(),
-        "--execution-namespace".as_ref(),
-        EXEC_NS.as_ref(),
-        "--log-format".as_ref(),
-        "text".as_ref(),
-    ];
-    let mut p = Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
+/// The emulator (with the simulator) and `wfe-engine run` pointed at it.
+struct Running {
+    emu: Emulator,
+    _sim: Simulator,
+    _tmp: tempfile::TempDir,
+    p: Process,
+    addr: SocketAddr,
+    /// The revision of the rules the binary was given.
+    revision: String,
+}
 
-    // Ready: a rule set is active and the caches have synced.
-    let end = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(s) = p.exited() {
-            panic!("wfe-engine exited early ({s}):\n{}", p.output());
+impl Running {
+    async fn start() -> Running {
+        let emu = Emulator::builder()
+            .namespace(EXEC_NS)
+            .namespace(NS)
+            .start()
+            .await;
+        let sim = Simulator::start(emu.client());
+        let tmp = tempfile::tempdir().unwrap();
+        let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
+        let rules = shipped_rules(tmp.path());
+        let revision = wfe_engine::rules::load_dir(&rules)
+            .unwrap_or_else(|e| panic!("shipped rules:\n{e}"))
+            .revision;
+        let addr = run_support::free_addr();
+        let addr_arg = addr.to_string();
+        let args: Vec<&OsStr> = vec![
+            "run".as_ref(),
+            "--kubeconfig".as_ref(),
+            kubeconfig.as_os_str(),
+            "--rules".as_ref(),
+            rules.as_os_str(),
+            "--http-addr".as_ref(),
+            addr_arg.as_ref(),
+            "--execution-namespace".as_ref(),
+            EXEC_NS.as_ref(),
+            "--log-format".as_ref(),
+            "text".as_ref(),
+        ];
+        let p = Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
+        Running {
+            emu,
+            _sim: sim,
+            _tmp: tmp,
+            p,
+            addr,
+            revision,
         }
-        let last = get(addr, "/readyz").await;
-        if matches!(last, Ok((200, _))) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "/readyz never turned 200 (last answer: {last:?}); output:\n{}",
-            p.output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(get(addr, "/healthz").await.unwrap().0, 200);
+
+    /// Poll `path` until it answers `code`.
+    async fn wait_for_code(&mut self, path: &'static str, code: u16, timeout: Duration) {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.p.exited() {
+                panic!("wfe-engine exited early ({s}):\n{}", self.p.output());
+            }
+            let last = get(self.addr, path).await;
+            if matches!(last, Ok((c, _)) if c == code) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "{path} did not answer {code} in {timeout:?} (last answer: {last:?}); output:\n{}",
+                self.p.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_turns_ready_once_its_caches_have_synced() {
+    let mut r = Running::start().await;
+    r.wait_for_code("/readyz", 200, Duration::from_secs(10))
+        .await;
+    r.p.terminate();
+    wait_until(
+        &mut r.p,
+        "exit after SIGTERM",
+        Duration::from_secs(5),
+        |p| p.exited().is_some(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_completes_a_wfe_serves_its_endpoints_and_stops_on_sigterm() {
+    let mut r = Running::start().await;
+    // Serving (readiness has its own test above).
+    r.wait_for_code("/healthz", 200, Duration::from_secs(10))
+        .await;
+    let (emu, addr, revision) = (&r.emu, r.addr, r.revision.clone());
 
     // A Job WFE runs to completion through the binary.
     let wfes: Api<WorkflowExecution> = Api::namespaced(emu.client(), NS);
@@ -108,7 +153,7 @@ async fn run_gets_ready_completes_a_wfe_serves_its_endpoints_and_stops_on_sigter
             tokio::time::Instant::now() < end,
             "the WFE did not complete; status: {:?}\noutput:\n{}",
             w.status,
-            p.output()
+            r.p.output()
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
@@ -119,23 +164,25 @@ async fn run_gets_ready_completes_a_wfe_serves_its_endpoints_and_stops_on_sigter
     );
     assert_eq!(emu.log().count_ok(Verb::Create, "Job"), 1);
 
-    // /metrics: the reload metrics in Prometheus' text format.
-    let (code, metrics) = get(addr, "/metrics").await.unwrap();
-    assert_eq!(code, 200);
-    assert!(
-        metrics.contains(&format!(
-            r#"wfe_rules_revision_info{{revision="{revision}"}} 1"#
-        )),
-        "{metrics}"
-    );
+    // /metrics: the reload metrics, and kubernaut's count of terminal WFEs
+    // (counted just after the status write the loop above saw).
+    let counted = r#"workflowexecution_reconciler_total{outcome="Completed"} 1"#;
+    let end = tokio::time::Instant::now() + Duration::from_secs(3);
+    let metrics = loop {
+        let (code, metrics) = get(addr, "/metrics").await.unwrap();
+        assert_eq!(code, 200, "{metrics}");
+        if metrics.contains(counted) || tokio::time::Instant::now() > end {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert!(metrics.contains(counted), "{metrics}");
+    let info = format!(r#"wfe_rules_revision_info{{revision="{revision}"}} 1"#);
+    assert!(metrics.contains(&info), "{metrics}");
     assert!(
         metrics.contains("wfe_rules_last_reload_successful 1"),
         "{metrics}"
     );
-    // Not every deployment has the reconcile counters yet; report, do not fail.
-    if !metrics.contains("workflowexecution_reconciler_total") {
-        println!("note: /metrics has no workflowexecution_reconciler_total");
-    }
 
     // /rules: the active revision and its files.
     let (code, body) = get(addr, "/rules").await.unwrap();
@@ -155,13 +202,16 @@ async fn run_gets_ready_completes_a_wfe_serves_its_endpoints_and_stops_on_sigter
     assert_eq!(rules_status["lastError"], serde_json::Value::Null, "{body}");
 
     // SIGTERM: a clean exit, promptly.
-    p.terminate();
-    wait_until(&mut p, "exit after SIGTERM", Duration::from_secs(5), |p| {
-        p.exited().is_some()
-    })
+    r.p.terminate();
+    wait_until(
+        &mut r.p,
+        "exit after SIGTERM",
+        Duration::from_secs(5),
+        |p| p.exited().is_some(),
+    )
     .await;
-    let status = p.exited().unwrap();
-    assert_eq!(status.code(), Some(0), "output:\n{}", p.output());
+    let status = r.p.exited().unwrap();
+    assert_eq!(status.code(), Some(0), "output:\n{}", r.p.output());
 }
 
 #[test]

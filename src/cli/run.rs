@@ -29,6 +29,8 @@ pub use crate::telemetry::LogFormat;
 
 /// Rules directory in the container image / ConfigMap mount.
 const DEFAULT_RULES_DIR: &str = "/etc/wfe-engine/rules";
+/// How often the readiness waiter looks at the controller's caches.
+const SYNC_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -80,6 +82,10 @@ pub struct LeaderElectionArgs {
     /// account's namespace, else kubernaut-workflows).
     #[arg(long, env = "WFE_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: POD_NAME, else
+    /// <hostname>_<pid>); unique per replica.
+    #[arg(long, env = "WFE_LEADER_ELECTION_IDENTITY")]
+    pub leader_election_identity: Option<String>,
 }
 
 impl LeaderElectionArgs {
@@ -90,11 +96,12 @@ impl LeaderElectionArgs {
             .clone()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(default_lease_namespace);
-        LeaseSettings::new(
-            self.leader_election_lease.clone(),
-            namespace,
-            default_identity(),
-        )
+        let identity = self
+            .leader_election_identity
+            .clone()
+            .filter(|i| !i.trim().is_empty())
+            .unwrap_or_else(default_identity);
+        LeaseSettings::new(self.leader_election_lease.clone(), namespace, identity)
     }
 }
 
@@ -193,9 +200,20 @@ impl Starter {
         self.ready.store(false, Ordering::Release);
         let ready = self.ready.clone();
         tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                ready.store(true, Ordering::Release);
-                tracing::info!("caches synced");
+            // kube-runtime's readiness future wakes only the last of several
+            // concurrent waiters (the controller waits on it too), so poll
+            // it with a short timeout instead of waiting once.
+            loop {
+                match tokio::time::timeout(SYNC_POLL, store.wait_until_ready()).await {
+                    Ok(Ok(())) => {
+                        ready.store(true, Ordering::Release);
+                        tracing::info!("caches synced");
+                        return;
+                    }
+                    // The writer is gone: this term's controller stopped.
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
             }
         });
         Ok(handle)
@@ -238,7 +256,9 @@ pub async fn run_until(
             Arc::new(sink.clone())
         }
         None => {
-            tracing::warn!("no audit destination (--audit-file or --audit-url): records are discarded");
+            tracing::warn!(
+                "no audit destination (--audit-file or --audit-url): records are discarded"
+            );
             Arc::new(NoopAuditSink)
         }
     };
@@ -332,10 +352,7 @@ async fn run_alone(
     starter: &Starter,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let controller = starter
-        .start()
-        .await
-        .context("starting the controller")?;
+    let controller = starter.start().await.context("starting the controller")?;
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight reconciles");
     let result = controller.shutdown().await;

@@ -372,7 +372,7 @@ fn owned_by(obj: &DynamicObject, wfe: &WorkflowExecution) -> bool {
 
 /// GET the execution object at the lock name from the API (every engine
 /// available, the WFE's own first).
-async fn fetch_execution(
+pub(crate) async fn fetch_execution(
     ctx: &Context,
     wfe: &WorkflowExecution,
 ) -> Result<Option<FoundExecution>, ControllerError> {

@@ -87,7 +87,15 @@ async fn reconcile_one(
         let action = apply::finalize(ctx, wfe).await?;
         return Ok((action, ReconcileOutcome::Deleted));
     }
-    let observed = gather(ctx, wfe).await?;
+    ctx.stores.wait_ready().await;
+    let mut observed = gather(ctx, wfe).await?;
+    if observed.execution.is_none() && is_running(wfe) {
+        // The execution watch may lag behind the WFE watch (a reconnect, a
+        // relist): "deleted externally" is final, so confirm it with a read.
+        if let Some(found) = apply::fetch_execution(ctx, wfe).await? {
+            set_execution(ctx, &mut observed, found);
+        }
+    }
     let decision = decide(ctx, wfe, &observed);
     apply::apply(ctx, wfe, observed, decision).await
 }
@@ -102,6 +110,10 @@ pub(crate) fn engine_of(wfe: &WorkflowExecution) -> Option<Engine> {
             .unwrap_or(""),
     )
     .ok()
+}
+
+fn is_running(wfe: &WorkflowExecution) -> bool {
+    wfe.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
 fn is_pending(wfe: &WorkflowExecution) -> bool {

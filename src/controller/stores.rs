@@ -107,6 +107,25 @@ pub struct FoundExecution {
 }
 
 impl Stores {
+    /// Wait until every store holds its initial list. A reconcile that ran
+    /// earlier (e.g. just after a restart) would see executions, children or
+    /// other WFEs missing, and decide wrongly for good: a Running WFE's
+    /// execution "deleted externally", a failed execution's evidence absent,
+    /// a blocking failure on the target unseen.
+    pub async fn wait_ready(&self) {
+        // An error means the writer is gone (the controller is stopping).
+        let _ = self.wfes.wait_until_ready().await;
+        let kinds = [
+            self.pipeline_runs.as_ref(),
+            self.task_runs.as_ref(),
+            Some(&self.jobs),
+            Some(&self.pods),
+        ];
+        for kind in kinds.into_iter().flatten() {
+            let _ = kind.store.wait_until_ready().await;
+        }
+    }
+
     /// The execution object at `lock` in the cache: the kind of the WFE's own
     /// engine first, else the other kind (a WFE on the same target with the
     /// other engine holds the lock just as well).

@@ -1,0 +1,372 @@
+//! Leader election against the API emulator: two replicas, exactly one
+//! reconciles; the leader killed without stepping down, the other takes over
+//! once the Lease expires; a graceful stop hands the Lease over at once; and
+//! no WorkflowExecution is handled twice across the hand-over.
+
+#[path = "controller_harness/mod.rs"]
+mod harness;
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use harness::{eventually, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, PostParams};
+use kube::Client;
+use support::simulator::Simulator;
+use support::{Emulator, Verb};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use wfe_engine::api::WorkflowExecution;
+use wfe_engine::controller::{
+    run_leader_election, spawn_controller, ControllerConfig, ControllerOptions, InMemoryAuditSink,
+    LeaderError, LeaderStatus, LeaseLock, LeaseSettings, ReconcileHooks,
+};
+use wfe_engine::rules::RuleSet;
+
+const LEASE_NS: &str = "kubernaut-workflows";
+const T: Duration = Duration::from_secs(20);
+
+/// Counts the writes of one replica.
+#[derive(Default)]
+struct Writes {
+    status: AtomicU64,
+    creates: AtomicU64,
+}
+
+impl ReconcileHooks for Writes {
+    fn api_write(&self, verb: &'static str, kind: &str) {
+        if verb == "patch-status" && kind == "WorkflowExecution" {
+            self.status.fetch_add(1, Ordering::SeqCst);
+        }
+        if verb == "create" {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Writes {
+    fn status(&self) -> u64 {
+        self.status.load(Ordering::SeqCst)
+    }
+}
+
+/// Short timing so a test sees an expiry in seconds.
+fn settings(identity: &str) -> LeaseSettings {
+    LeaseSettings {
+        lease_duration: Duration::from_secs(2),
+        renew_deadline: Duration::from_millis(1500),
+        retry_period: Duration::from_millis(200),
+        ..LeaseSettings::new("wfe-engine", LEASE_NS, identity)
+    }
+}
+
+struct Replica {
+    writes: Arc<Writes>,
+    status: watch::Receiver<LeaderStatus>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), LeaderError>>,
+}
+
+impl Replica {
+    fn start(
+        client: Client,
+        identity: &str,
+        rules: Arc<ArcSwap<RuleSet>>,
+        audit: Arc<InMemoryAuditSink>,
+    ) -> Replica {
+        let writes = Arc::new(Writes::default());
+        let (status_tx, status) = watch::channel(LeaderStatus::Starting);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let hooks = writes.clone();
+        let ctl_client = client.clone();
+        let start = move || {
+            let options = ControllerOptions {
+                audit: audit.clone(),
+                hooks: hooks.clone(),
+                backoff_base: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(2),
+            };
+            let config = ControllerConfig {
+                execution_namespace: EXEC_NS.into(),
+                instance: "replica".into(),
+                ..Default::default()
+            };
+            spawn_controller(ctl_client.clone(), config, rules.clone(), options)
+        };
+        let task = tokio::spawn(run_leader_election(
+            client,
+            settings(identity),
+            start,
+            async move {
+                let _ = stopped.await;
+            },
+            status_tx,
+        ));
+        Replica {
+            writes,
+            status,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn leading(&self) -> bool {
+        *self.status.borrow() == LeaderStatus::Leading
+    }
+
+    /// A crash: the task dies without stepping down.
+    fn kill(&self) {
+        self.task.abort();
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let r = tokio::time::timeout(T, self.task)
+            .await
+            .expect("replica stops in time");
+        r.expect("task").expect("election ok");
+    }
+}
+
+async fn setup() -> (
+    Emulator,
+    Simulator,
+    Arc<ArcSwap<RuleSet>>,
+    tempfile::TempDir,
+) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let emu = Emulator::builder()
+        .namespace(EXEC_NS)
+        .namespace(NS)
+        .start()
+        .await;
+    let sim = Simulator::start(emu.client());
+    let dir = tempfile::tempdir().expect("tempdir");
+    test_rules(dir.path(), &RuleTimes::default());
+    let rules = Arc::new(ArcSwap::from_pointee(
+        wfe_engine::rules::load_dir(dir.path()).expect("rules"),
+    ));
+    (emu, sim, rules, dir)
+}
+
+async fn create(client: &Client, name: &str, target: &str, scenario: Option<&str>) {
+    let w: WorkflowExecution =
+        serde_json::from_value(wfe(name, target, "tekton", scenario)).expect("wfe json");
+    Api::<WorkflowExecution>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("create wfe");
+}
+
+async fn wait_all(client: &Client, names: &[String], phase: &str) {
+    let api = Api::<WorkflowExecution>::namespaced(client.clone(), NS);
+    for n in names {
+        let what = format!("{n} {phase}");
+        eventually(&what, T, || async {
+            api.get(n)
+                .await
+                .map(|w| phase_of(&w) == phase)
+                .unwrap_or(false)
+        })
+        .await;
+    }
+}
+
+async fn lease_holder(client: &Client) -> Option<String> {
+    Api::<Lease>::namespaced(client.clone(), LEASE_NS)
+        .get_opt("wfe-engine")
+        .await
+        .expect("get lease")
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_one_of_two_replicas_reconciles_and_a_killed_leader_is_replaced() {
+    let (emu, _sim, rules, _dir) = setup().await;
+    let audit = Arc::new(InMemoryAuditSink::default());
+    let a = Replica::start(emu.client(), "replica-a", rules.clone(), audit.clone());
+    let b = Replica::start(emu.client(), "replica-b", rules.clone(), audit.clone());
+
+    eventually("a leader", T, || async { a.leading() || b.leading() }).await;
+    // Give a second candidate every chance to (wrongly) lead too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        a.leading() != b.leading(),
+        "exactly one leader: a={:?} b={:?}",
+        *a.status.borrow(),
+        *b.status.borrow()
+    );
+    let a_led = a.leading();
+    let (leader, standby) = if a_led { (&a, &b) } else { (&b, &a) };
+    let standby_id = if a_led { "replica-b" } else { "replica-a" };
+    assert_eq!(
+        *standby.status.borrow(),
+        LeaderStatus::Following {
+            holder: Some(
+                if a.leading() {
+                    "replica-a"
+                } else {
+                    "replica-b"
+                }
+                .into()
+            )
+        }
+    );
+
+    let client = emu.client();
+    let first: Vec<String> = (0..3).map(|i| format!("first-{i}")).collect();
+    for (i, n) in first.iter().enumerate() {
+        create(&client, n, &format!("team-a/Deployment/first-{i}"), None).await;
+    }
+    wait_all(&client, &first, "Completed").await;
+    assert!(leader.writes.status() > 0, "the leader wrote statuses");
+    assert_eq!(standby.writes.status(), 0, "the standby wrote nothing");
+
+    // Three slow runs in flight, then the leader dies without stepping down.
+    let second: Vec<String> = (0..3).map(|i| format!("second-{i}")).collect();
+    for (i, n) in second.iter().enumerate() {
+        create(
+            &client,
+            n,
+            &format!("team-a/Deployment/second-{i}"),
+            Some("slow:2500"),
+        )
+        .await;
+    }
+    wait_all(&client, &second, "Running").await;
+    let killed_at = tokio::time::Instant::now();
+    leader.kill();
+    let leader_writes_at_kill = leader.writes.status();
+
+    eventually("standby takes over", T, || async { standby.leading() }).await;
+    let takeover = killed_at.elapsed();
+    println!("takeover after {takeover:?}");
+    // Not before the 2 s lease has expired on the standby's clock; well
+    // before the test's patience runs out.
+    assert!(takeover >= Duration::from_millis(1500), "{takeover:?}");
+    assert!(takeover < Duration::from_secs(8), "{takeover:?}");
+    assert_eq!(lease_holder(&client).await.as_deref(), Some(standby_id));
+
+    wait_all(&client, &second, "Completed").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        leader.writes.status(),
+        leader_writes_at_kill,
+        "the killed leader's controller stopped with it"
+    );
+    assert!(
+        standby.writes.status() > 0,
+        "the new leader finished the runs"
+    );
+
+    // Each execution object was created once; no audit record twice.
+    assert_eq!(emu.log().count_ok(Verb::Create, "PipelineRun"), 6);
+    assert_eq!(
+        leader.writes.creates.load(Ordering::SeqCst)
+            + standby.writes.creates.load(Ordering::SeqCst),
+        6
+    );
+    assert_eq!(audit.duplicates(), 0, "an audit key was offered twice");
+    let keys: std::collections::HashSet<String> = audit
+        .records()
+        .iter()
+        .map(|r| r.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), audit.records().len());
+    // started + completed for each of the six.
+    assert!(audit.records().len() >= 12, "{}", audit.records().len());
+
+    let (killed, survivor) = if a_led { (a, b) } else { (b, a) };
+    survivor.stop().await;
+    assert!(killed.task.await.expect_err("killed").is_cancelled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_releases_the_lease_at_once() {
+    let (emu, _sim, rules, _dir) = setup().await;
+    let audit = Arc::new(InMemoryAuditSink::default());
+    let a = Replica::start(emu.client(), "replica-a", rules.clone(), audit.clone());
+    eventually("a leads", T, || async { a.leading() }).await;
+    let b = Replica::start(emu.client(), "replica-b", rules.clone(), audit.clone());
+    eventually("b follows", T, || async {
+        matches!(&*b.status.borrow(), LeaderStatus::Following { .. })
+    })
+    .await;
+
+    let stopped_at = tokio::time::Instant::now();
+    a.stop().await;
+    assert_eq!(lease_holder(&emu.client()).await, None, "holder cleared");
+    eventually("b leads", T, || async { b.leading() }).await;
+    let handover = stopped_at.elapsed();
+    println!("hand-over after a graceful stop: {handover:?}");
+    // Released, so no waiting for the 2 s expiry: one retry period or so.
+    assert!(handover < Duration::from_millis(1500), "{handover:?}");
+
+    let client = emu.client();
+    create(&client, "after-handover", "team-a/Deployment/x", None).await;
+    wait_all(&client, &["after-handover".to_string()], "Completed").await;
+    assert!(b.writes.status() > 0);
+    b.stop().await;
+    assert_eq!(lease_holder(&client).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_candidates_never_both_win_a_round() {
+    let (emu, _sim, _rules, _dir) = setup().await;
+    // Ten locks race for a fresh Lease, then for an expired one, many times.
+    let mut locks: Vec<LeaseLock> = (0..10)
+        .map(|i| LeaseLock::new(emu.client(), settings(&format!("c-{i}"))))
+        .collect();
+    let mut winners_per_round = Vec::new();
+    for round in 0..5 {
+        let attempts = locks.iter_mut().map(|l| l.try_acquire_or_renew());
+        let results = futures::future::join_all(attempts).await;
+        let winners = results
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("api ok"))
+            .count();
+        winners_per_round.push(winners);
+        if round == 0 {
+            assert_eq!(winners, 1, "a fresh Lease has one winner");
+        }
+        // Let the Lease expire for everyone before the next round.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+    }
+    // Round 0 created the Lease; later rounds may see the holder renew
+    // (still one) or a takeover (one).
+    assert!(
+        winners_per_round.iter().all(|w| *w <= 1),
+        "{winners_per_round:?}"
+    );
+    assert!(winners_per_round.iter().skip(1).any(|w| *w == 1));
+}
+
+#[tokio::test]
+async fn bad_timing_is_refused_before_any_api_call() {
+    let emu = Emulator::start().await;
+    let mut s = settings("x");
+    s.renew_deadline = Duration::from_secs(5);
+    let (tx, _rx) = watch::channel(LeaderStatus::Starting);
+    let err = run_leader_election(
+        emu.client(),
+        s,
+        || async { unreachable!("no controller is started") },
+        std::future::pending(),
+        tx,
+    )
+    .await
+    .expect_err("refused");
+    assert!(err.to_string().contains("renew deadline"), "{err}");
+    assert_eq!(emu.log().count(|e| e.kind == "Lease"), 0);
+}
