@@ -113,8 +113,7 @@ impl Stores {
     /// execution "deleted externally", a failed execution's evidence absent,
     /// a blocking failure on the target unseen.
     pub async fn wait_ready(&self) {
-        // An error means the writer is gone (the controller is stopping).
-        let _ = self.wfes.wait_until_ready().await;
+        store_ready(&self.wfes).await;
         let kinds = [
             self.pipeline_runs.as_ref(),
             self.task_runs.as_ref(),
@@ -122,7 +121,7 @@ impl Stores {
             Some(&self.pods),
         ];
         for kind in kinds.into_iter().flatten() {
-            let _ = kind.store.wait_until_ready().await;
+            store_ready(&kind.store).await;
         }
     }
 
@@ -288,5 +287,54 @@ mod tests {
         let r = owner_ref(&obj).unwrap();
         assert_eq!(r.name, "the-full-long-name");
         assert_eq!(r.namespace.as_deref(), Some("team"));
+    }
+}
+
+/// Wait until a reflector store has its initial list.
+///
+/// kube-runtime's `Store::wait_until_ready` keeps a single waker: with several
+/// tasks waiting at once (every reconcile at start-up), all but the last one
+/// to poll are never woken. Asking again every few milliseconds re-registers
+/// this task, and a store that is already ready answers at once. Returns when
+/// the store is ready or its writer is gone (the controller is stopping).
+pub async fn store_ready<K>(store: &Store<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+    loop {
+        if let Ok(_ready_or_gone) = tokio::time::timeout(POLL, store.wait_until_ready()).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod ready_tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::reflector::store;
+
+    /// Every concurrent waiter returns once the store is initialised (the
+    /// plain `wait_until_ready` wakes only one of them).
+    #[tokio::test]
+    async fn all_concurrent_waiters_see_readiness() {
+        let (reader, mut writer) = store::<ConfigMap>();
+        let waiters: Vec<_> = (0..10)
+            .map(|_| {
+                let r = reader.clone();
+                tokio::spawn(async move { store_ready(&r).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for w in waiters {
+            tokio::time::timeout(std::time::Duration::from_secs(2), w)
+                .await
+                .expect("waiter woke up")
+                .expect("waiter task");
+        }
     }
 }
