@@ -356,9 +356,12 @@ async fn metrics_after_a_small_run_have_the_right_names_labels_and_buckets() {
     .await;
 
     create(&client, "after-gone", "team-a/Deployment/g", "tekton", None).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    for i in 0..30 {
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let w = Api::<WorkflowExecution>::namespaced(client.clone(), NS).get("after-gone").await.unwrap();
-    println!("AFTER-GONE phase={} creates={}", phase_of(&w), emu.log().count_ok(support::Verb::Create, "PipelineRun"));
+    println!("AFTER-GONE {i} phase={} creates={}", phase_of(&w), emu.log().count_ok(support::Verb::Create, "PipelineRun"));
+    }
+    let text = run.metrics().await; for l in text.lines().filter(|l| l.starts_with("wfe_watch")) { println!("{l}"); }
     run.stop().await;
     // Shutdown flushed the audit file: one line per key, none twice.
     let text = std::fs::read_to_string(&audit_file).expect("audit file");

@@ -67,13 +67,20 @@ pub fn default_wfe(name: &str, namespace: &str, target: &str, engine: &str) -> V
 pub fn wfe_for_capture(primary: &Value) -> Value {
     let name = label(primary, "kubernaut.ai/workflow-execution").unwrap_or("dry-run");
     let ns = label(primary, "kubernaut.ai/source-namespace").unwrap_or("default");
-    let target = annotation(primary, "kubernaut.ai/target-resource").unwrap_or(DEFAULT_TARGET);
+    let target = annotation(primary, "kubernaut.ai/target-resource")
+        .or_else(|| target_param(primary))
+        .unwrap_or(DEFAULT_TARGET);
     let engine = if primary.get("kind").and_then(Value::as_str) == Some("Job") {
         "job"
     } else {
         "tekton"
     };
     let mut w = default_wfe(name, ns, target, engine);
+    if let Some(id) = label(primary, "kubernaut.ai/workflow-id")
+        .or_else(|| annotation(primary, "kubernaut.ai/workflow-id"))
+    {
+        w["spec"]["workflowRef"]["workflowId"] = json!(id);
+    }
     let start = primary
         .pointer("/status/startTime")
         .or_else(|| primary.pointer("/metadata/creationTimestamp"))
@@ -85,6 +92,22 @@ pub fn wfe_for_capture(primary: &Value) -> Value {
         "executionRef": {"name": primary.pointer("/metadata/name").cloned().unwrap_or(json!(""))},
     });
     w
+}
+
+/// `TARGET_RESOURCE` as the executors pass it: a PipelineRun param, or the
+/// env of the Job's first container.
+fn target_param(primary: &Value) -> Option<&str> {
+    fn by_name(list: Option<&Value>) -> Option<&str> {
+        list?
+            .as_array()?
+            .iter()
+            .find(|p| p.get("name").and_then(Value::as_str) == Some("TARGET_RESOURCE"))?
+            .get("value")?
+            .as_str()
+    }
+    by_name(primary.pointer("/spec/params"))
+        .or_else(|| by_name(primary.pointer("/spec/template/spec/containers/0/env")))
+        .filter(|t| !t.is_empty())
 }
 
 /// Make an unlabelled capture the synthesized WFE's own execution (captures
