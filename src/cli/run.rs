@@ -29,8 +29,6 @@ pub use crate::telemetry::LogFormat;
 
 /// Rules directory in the container image / ConfigMap mount.
 const DEFAULT_RULES_DIR: &str = "/etc/wfe-engine/rules";
-/// How often the readiness waiter looks at the controller's caches.
-const SYNC_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -192,29 +190,22 @@ impl Starter {
         )
         .await?;
         *lock(&self.trigger) = Some(handle.reconcile_all_trigger());
-        let store = handle.context().stores.wfes.clone();
-        self.metrics.pending.attach(Some(store.clone()));
+        self.metrics
+            .pending
+            .attach(Some(handle.context().stores.wfes.clone()));
         self.metrics.controller.leader.set(1);
         // Ready once this term's caches have synced. A waiter left over
         // from an earlier term can only set `true`, which a standby is too.
         self.ready.store(false, Ordering::Release);
         let ready = self.ready.clone();
+        let ctx = handle.context().clone();
         tokio::spawn(async move {
-            // kube-runtime's readiness future wakes only the last of several
-            // concurrent waiters (the controller waits on it too), so poll
-            // it with a short timeout instead of waiting once.
-            loop {
-                match tokio::time::timeout(SYNC_POLL, store.wait_until_ready()).await {
-                    Ok(Ok(())) => {
-                        ready.store(true, Ordering::Release);
-                        tracing::info!("caches synced");
-                        return;
-                    }
-                    // The writer is gone: this term's controller stopped.
-                    Ok(Err(_)) => return,
-                    Err(_) => {}
-                }
-            }
+            // Every watch cache, not only the WFEs': the first decisions
+            // read the execution objects too. Also returns when the
+            // controller stopped, and `true` is right for a standby as well.
+            ctx.stores.wait_ready().await;
+            ready.store(true, Ordering::Release);
+            tracing::info!("caches synced");
         });
         Ok(handle)
     }
