@@ -78,8 +78,20 @@ fn kind_watch(
     })
     .reflect(writer)
     .touched_objects()
+    .filter_map(drop_errors)
     .boxed();
     (KindStore { resource, store }, stream)
+}
+
+/// Keep watch errors out of the controller's trigger streams. Each watch
+/// already backs off and re-lists on its own (and the error was reported);
+/// an error that reached the controller would also trip its shared trigger
+/// backoff, which stalls *every* watch: after a round of `410 Gone` on five
+/// watches, new WorkflowExecutions went unnoticed for tens of seconds.
+fn drop_errors<T>(
+    r: Result<T, watcher::Error>,
+) -> futures::future::Ready<Option<Result<T, watcher::Error>>> {
+    futures::future::ready(r.ok().map(Ok))
 }
 
 /// Report a watch error: the watcher re-lists or resumes after a backoff.
@@ -90,6 +102,31 @@ fn restart_reporter(
     move |e| {
         tracing::warn!(kind = %kind, error = %e, "watch failed; restarting");
         hooks.watch_restarted(&kind);
+    }
+}
+
+/// Map an execution object to its owner and to every other WFE on the same
+/// target: when a lock is released (or replaced), a WFE waiting for the
+/// target is decided again at once instead of at its next requeue.
+fn execution_mapper(
+    targets: Arc<KeyIndex>,
+) -> impl Fn(DynamicObject) -> Vec<ObjectRef<WorkflowExecution>> + Send + Sync + 'static {
+    move |o: DynamicObject| {
+        let mut refs: Vec<ObjectRef<WorkflowExecution>> = stores::owner_ref(&o).into_iter().collect();
+        let target = o
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(execute::labels::ANNOTATION_TARGET_RESOURCE));
+        if let Some(t) = target {
+            for (ns, name) in targets.get(t) {
+                let r = ObjectRef::new(&name).within(&ns);
+                if !refs.contains(&r) {
+                    refs.push(r);
+                }
+            }
+        }
+        refs
     }
 }
 
@@ -148,7 +185,8 @@ pub(crate) fn build(
             ev
         })
         .reflect(wfe_writer)
-        .applied_objects();
+        .applied_objects()
+        .filter_map(drop_errors);
     let mut controller = Controller::for_stream(wfe_stream, wfe_reader.clone());
 
     let ns = config.execution_namespace.clone();
@@ -174,7 +212,11 @@ pub(crate) fn build(
         );
         parents.insert(0, prs.clone());
         controller = controller
-            .watches_stream_with(pr_stream, |o| stores::owner_ref(&o), prs.resource.clone())
+            .watches_stream_with(
+                pr_stream,
+                execution_mapper(targets.clone()),
+                prs.resource.clone(),
+            )
             .watches_stream_with(
                 tr_stream,
                 child_mapper(parents.clone(), ns.clone()),
@@ -184,7 +226,11 @@ pub(crate) fn build(
         task_runs = Some(trs);
     }
     controller = controller
-        .watches_stream_with(job_stream, |o| stores::owner_ref(&o), jobs.resource.clone())
+        .watches_stream_with(
+            job_stream,
+            execution_mapper(targets.clone()),
+            jobs.resource.clone(),
+        )
         .watches_stream_with(
             pod_stream,
             child_mapper(parents, ns.clone()),

@@ -117,6 +117,8 @@ impl FactLookup for Ctx<'_> {
             Fact::CooldownBlockedBy => FactValue::Str(&d.cooldown_blocked_by),
             Fact::CooldownReleaseAt => time(d.release_at),
             Fact::CooldownReleaseDue => FactValue::Bool(d.release_due),
+            Fact::CooldownOwnerReleaseAt => time(d.owner_release_at),
+            Fact::CooldownOwnerReleasePending => FactValue::Bool(d.owner_release_pending),
             Fact::EnvEngines => FactValue::StrList(&self.facts.env.engines),
             Fact::EnvEngineAvailable => FactValue::Bool(
                 self.facts

@@ -28,6 +28,8 @@ pub struct Derived {
     pub cooldown_active: bool,
     pub release_at: Option<Timestamp>,
     pub release_due: bool,
+    pub owner_release_at: Option<Timestamp>,
+    pub owner_release_pending: bool,
 }
 
 fn is_terminal(rules: &RuleSet, phase: &str) -> bool {
@@ -120,6 +122,20 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
         }
     }
     d.cooldown_active = d.cooldown_until.is_some_and(|u| now < u);
+
+    // The lock held by another, finished WFE: its owner releases it at its
+    // own completion + period; only after a grace is the object stale.
+    let x = &facts.execution;
+    if x.exists && x.owner == "other" {
+        let owner = facts.history.iter().find(|a| {
+            a.name == x.owner_name && (x.owner_namespace.is_empty() || a.namespace == x.owner_namespace)
+        });
+        if let Some(done) = owner.filter(|a| is_terminal(rules, &a.phase)).and_then(|a| a.completion_time) {
+            let at = add(add(done, cd.period), cd.stale_lock_grace);
+            d.owner_release_at = Some(at);
+            d.owner_release_pending = now < at;
+        }
+    }
 
     // This WFE's own lock release.
     if let Some(done) = facts.wfe.completion_time {

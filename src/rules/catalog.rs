@@ -113,6 +113,8 @@ facts! {
     CooldownBlockedBy => "cooldown.blockedBy": Str, "The WFE whose cooldown ends last.";
     CooldownReleaseAt => "cooldown.releaseAt": Time, "This WFE's own lock release time (`completionTime + period`).";
     CooldownReleaseDue => "cooldown.releaseDue": Bool, "`now >= cooldown.releaseAt`.";
+    CooldownOwnerReleaseAt => "cooldown.ownerReleaseAt": Time, "When the other, finished WFE owning the execution object releases it (its `completionTime + period`), plus `staleLockGrace`; null when the owner is unknown or not finished.";
+    CooldownOwnerReleasePending => "cooldown.ownerReleasePending": Bool, "`now < cooldown.ownerReleaseAt`: the owner is expected to release the lock itself.";
     EnvEngines => "env.engines": StrList, "Engines the controller can run.";
     EnvEngineAvailable => "env.engineAvailable": Bool, "`wfe.engine` is one of `env.engines`.";
     EnvExecutionNamespace => "env.executionNamespace": Str, "Namespace of execution objects.";

@@ -646,14 +646,21 @@ fn number(f: &Fields<'_>, key: &str, d: &mut Diags, default: f64) -> Option<f64>
 }
 
 pub fn cooldown(doc: &Doc<'_>, d: &mut Diags) -> Option<CooldownPolicy> {
-    let f = Fields::new(doc.spec, &["period", "appliesTo"], "Cooldown spec", d)?;
+    let f = Fields::new(
+        doc.spec,
+        &["period", "appliesTo", "staleLockGrace"],
+        "Cooldown spec",
+        d,
+    )?;
     let period = f.req_duration("period", d);
+    let grace = f.opt_duration("staleLockGrace", d);
     let applies_to = f
         .req("appliesTo", d)
         .and_then(|n| matcher(n, Context::Attempt, doc, d));
     Some(CooldownPolicy {
         id: doc.id(),
         period: period?.0,
+        stale_lock_grace: grace.ok()?.map(|g| g.0).unwrap_or(Duration::ZERO),
         applies_to: applies_to?,
     })
 }

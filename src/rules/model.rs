@@ -209,6 +209,10 @@ pub struct BackoffPolicy {
 pub struct CooldownPolicy {
     pub id: RuleId,
     pub period: Duration,
+    /// How long after another finished WFE's lock release falls due its
+    /// execution object is considered stale (left behind) rather than about
+    /// to be released by its owner.
+    pub stale_lock_grace: Duration,
     /// Which attempts start a cooldown (item matcher over attempts).
     pub applies_to: Matcher,
 }
