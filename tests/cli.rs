@@ -404,3 +404,15 @@ fn a_looping_rule_is_stopped_and_reported() {
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
     assert!(!stderr(&o).contains("panicked"));
 }
+
+/// Every fact a rule can read is documented in docs/facts.md.
+#[test]
+fn every_fact_is_documented() {
+    let doc = std::fs::read_to_string("docs/facts.md").expect("docs/facts.md");
+    let missing: Vec<&str> = wfe_engine::rules::Fact::ALL
+        .iter()
+        .map(|f| f.path())
+        .filter(|p| !doc.contains(&format!("`{p}`")))
+        .collect();
+    assert!(missing.is_empty(), "undocumented facts: {missing:?}");
+}
