@@ -163,10 +163,11 @@ fn main() {
         .filter_map(|e| {
             let p = e.ok()?.path();
             let n = p.file_name()?.to_string_lossy().to_string();
-            (n.ends_with(".yaml") && n != "expected.yaml")
-                .then(|| (n, std::fs::read_to_string(&p).ok()).into())
+            if !n.ends_with(".yaml") || n == "expected.yaml" {
+                return None;
+            }
+            Some((n, std::fs::read_to_string(&p).ok()?))
         })
-        .filter_map(|(n, t): (String, Option<String>)| Some((n, t?)))
         .collect();
     let texts: Vec<&(String, String)> = corpus.iter().cycle().take(1000).collect();
     let bytes: usize = texts.iter().map(|t| t.1.len()).sum();

@@ -14,17 +14,20 @@ const T: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_wfes_are_handled_after_410_gone() {
     let h = Harness::start().await;
-    h.create(NS, wfe("before", "team-a/Deployment/one", "job", None)).await;
+    h.create(NS, wfe("before", "team-a/Deployment/one", "job", None))
+        .await;
     h.wait_phase(NS, "before", "Completed", T).await;
 
     h.emu.force_gone();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    h.create(NS, wfe("after", "team-a/Deployment/two", "job", None)).await;
+    h.create(NS, wfe("after", "team-a/Deployment/two", "job", None))
+        .await;
     h.wait_phase(NS, "after", "Completed", T).await;
 
     // And once more, with the watches forced to re-list again.
     h.emu.force_gone();
-    h.create(NS, wfe("again", "team-a/Deployment/three", "tekton", None)).await;
+    h.create(NS, wfe("again", "team-a/Deployment/three", "tekton", None))
+        .await;
     h.wait_phase(NS, "again", "Completed", T).await;
 }

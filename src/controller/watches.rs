@@ -112,7 +112,8 @@ fn execution_mapper(
     targets: Arc<KeyIndex>,
 ) -> impl Fn(DynamicObject) -> Vec<ObjectRef<WorkflowExecution>> + Send + Sync + 'static {
     move |o: DynamicObject| {
-        let mut refs: Vec<ObjectRef<WorkflowExecution>> = stores::owner_ref(&o).into_iter().collect();
+        let mut refs: Vec<ObjectRef<WorkflowExecution>> =
+            stores::owner_ref(&o).into_iter().collect();
         let target = o
             .metadata
             .annotations

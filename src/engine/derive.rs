@@ -128,9 +128,13 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
     let x = &facts.execution;
     if x.exists && x.owner == "other" {
         let owner = facts.history.iter().find(|a| {
-            a.name == x.owner_name && (x.owner_namespace.is_empty() || a.namespace == x.owner_namespace)
+            a.name == x.owner_name
+                && (x.owner_namespace.is_empty() || a.namespace == x.owner_namespace)
         });
-        if let Some(done) = owner.filter(|a| is_terminal(rules, &a.phase)).and_then(|a| a.completion_time) {
+        if let Some(done) = owner
+            .filter(|a| is_terminal(rules, &a.phase))
+            .and_then(|a| a.completion_time)
+        {
             let at = add(add(done, cd.period), cd.stale_lock_grace);
             d.owner_release_at = Some(at);
             d.owner_release_pending = now < at;
