@@ -8,10 +8,6 @@
 
 use std::hint::black_box;
 
-// The same allocator as the wfe-engine binary.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::{Duration, Instant};
 
 use serde_json::Value;

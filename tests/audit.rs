@@ -121,7 +121,7 @@ fn rec(i: usize) -> AuditRecord {
     AuditRecord {
         event_type: event_type.into(),
         idempotency_key: format!("uid-{i}/{event_type}"),
-        payload: serde_json::json!({"event_type": event_type, "n": i}),
+        payload: serde_json::json!({"event_type": event_type, "n": i}).into(),
     }
 }
 

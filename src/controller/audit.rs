@@ -198,7 +198,7 @@ mod tests {
         let rec = AuditRecord {
             event_type: "workflowexecution.workflow.completed".into(),
             idempotency_key: "uid-1/workflowexecution.workflow.completed".into(),
-            payload: serde_json::json!({}),
+            payload: serde_json::json!({}).into(),
         };
         sink.record(&w, &rec).unwrap();
         sink.record(&w, &rec).unwrap();

@@ -82,7 +82,7 @@ pub struct AuditRecord {
     pub event_type: String,
     /// `<wfe uid>/<event type>`.
     pub idempotency_key: String,
-    pub payload: serde_json::Value,
+    pub payload: super::audit::AuditPayload,
 }
 
 /// What the failure analysis concluded.

@@ -10,7 +10,10 @@ pub mod scenario;
 mod status;
 pub mod testing;
 
-pub use audit::{EXECUTION_STARTED, SELECTION_COMPLETED, WORKFLOW_COMPLETED, WORKFLOW_FAILED};
+pub use audit::{
+    AuditData, AuditPayload, ErrorDetails, WorkflowAudit, EXECUTION_STARTED, SELECTION_COMPLETED,
+    WORKFLOW_COMPLETED, WORKFLOW_FAILED,
+};
 pub use decide::{decide, lock_name};
 pub use decision::*;
 pub use derive::backoff_delay;

@@ -162,9 +162,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The record as written: its payload with the idempotency key added, so a
 /// receiver can deduplicate across replicas and restarts.
 pub fn render(record: &AuditRecord) -> Arc<str> {
-    let value = match &record.payload {
-        Value::Object(m) => {
-            let mut m = m.clone();
+    let value = match serde_json::to_value(&record.payload).unwrap_or(Value::Null) {
+        Value::Object(mut m) => {
             m.insert(
                 "idempotency_key".into(),
                 Value::String(record.idempotency_key.clone()),
