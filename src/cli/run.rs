@@ -289,12 +289,12 @@ pub async fn run_until(
         ready: ready.clone(),
     };
 
-    // Re-evaluate every non-terminal WFE when the rules change.
+    // Re-evaluate every WFE when the rules change.
     let trigger = starter.trigger.clone();
     let mut swaps = reload.swaps().boxed();
     tokio::spawn(async move {
         while let Some(revision) = swaps.next().await {
-            tracing::info!(%revision, "rules swapped; reconciling non-terminal WorkflowExecutions");
+            tracing::info!(%revision, "rules swapped; reconciling every WorkflowExecution");
             if let Some(t) = lock(&trigger).as_ref() {
                 t.trigger();
             }

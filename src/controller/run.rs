@@ -54,7 +54,7 @@ pub struct ControllerHandle {
     context: Arc<Context>,
 }
 
-/// Triggers a reconcile of every non-terminal WFE (e.g. after a rules reload).
+/// Triggers a reconcile of every WFE (e.g. after a rules reload).
 #[derive(Clone)]
 pub struct ReconcileAllTrigger(mpsc::UnboundedSender<()>);
 
@@ -66,7 +66,7 @@ impl ReconcileAllTrigger {
 }
 
 impl ControllerHandle {
-    /// Reconcile every non-terminal WFE now.
+    /// Reconcile every WFE now.
     pub fn reconcile_all(&self) {
         let _ = self.reconcile_all.unbounded_send(());
     }
@@ -122,17 +122,12 @@ pub async fn spawn_controller(
 
     let wfes = stores.wfes.clone();
     let reconcile_all = all_rx.flat_map(move |()| {
-        let pending: Vec<Result<WorkflowExecution, kube::runtime::watcher::Error>> = wfes
-            .state()
-            .into_iter()
-            .filter(|w| {
-                !matches!(
-                    w.status.as_ref().and_then(|s| s.phase.as_deref()),
-                    Some("Completed") | Some("Failed")
-                )
-            })
-            .map(|w| Ok((*w).clone()))
-            .collect();
+        // Every WFE, terminal ones included: a new rule set can move a held
+        // WFE's start and a finished WFE's lock release alike, and which
+        // phases are terminal is the rules' business. Settled WFEs cost a
+        // decision and no write.
+        let pending: Vec<Result<WorkflowExecution, kube::runtime::watcher::Error>> =
+            wfes.state().into_iter().map(|w| Ok((*w).clone())).collect();
         stream::iter(pending)
     });
 
