@@ -63,7 +63,7 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
                     break;
                 }
             }
-            Err(e) => return rules_error(d, facts, rules, now, named(e, &t.id.to_string())),
+            Err(e) => return rules_error(d, facts, rules, now, e.in_rule(&t.id.to_string())),
         }
     }
     let Some(t) = chosen else {
@@ -74,7 +74,7 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
     };
     d.rule = Some(t.id.clone());
     if let Err(e) = apply_transition(&mut d, t, &mut ctx, rules, now) {
-        return rules_error(d, facts, rules, now, named(e, &t.id.to_string()));
+        return rules_error(d, facts, rules, now, e.in_rule(&t.id.to_string()));
     }
     terminal_requeue(&mut d, facts, rules, &derived, now);
     finish(&mut d, facts, rules);
@@ -103,21 +103,6 @@ fn trace(
     }
 }
 
-fn named(mut e: EvalError, rule: &str) -> EvalError {
-    if e.rule.is_empty() {
-        e.rule = rule.to_string();
-    }
-    e
-}
-
-fn is_terminal(rules: &RuleSet, phase: &str) -> bool {
-    rules
-        .lifecycle
-        .phases
-        .iter()
-        .any(|p| p.terminal && p.name.eq_ignore_ascii_case(phase))
-}
-
 fn canonical_phase<'a>(rules: &'a RuleSet, phase: &str) -> Option<&'a str> {
     rules
         .lifecycle
@@ -143,7 +128,7 @@ fn apply_transition(
         None => d.from_phase.clone(),
     };
     // Invariant 6: the engine, not the rules, guarantees terminal phases are final.
-    if is_terminal(rules, &d.from_phase) && !to.eq_ignore_ascii_case(&d.from_phase) {
+    if rules.lifecycle.is_terminal(&d.from_phase) && !to.eq_ignore_ascii_case(&d.from_phase) {
         return Err(EvalError::new(format!(
             "transition out of terminal phase {} to {to} refused",
             d.from_phase
@@ -325,7 +310,7 @@ fn apply_transition(
         }
     }
 
-    let to_terminal = is_terminal(rules, &to) && phase_changed;
+    let to_terminal = rules.lifecycle.is_terminal(&to) && phase_changed;
     if let Some(fs) = &t.failure {
         let outcome = failure_outcome(fs, t, ctx, rules, now, d)?;
         let st = &mut d.status;
@@ -577,7 +562,7 @@ fn failure_outcome(
                 None => true,
                 Some(m) => m
                     .eval(&*ctx, sandbox)
-                    .map_err(|e| named(e, &r.id.to_string()))?,
+                    .map_err(|e| e.in_rule(&r.id.to_string()))?,
             };
             d.trace.push(trace(
                 &r.id,
@@ -649,7 +634,7 @@ fn failure_outcome(
         let w = c
             .was_execution_failure
             .eval(&*ctx, sandbox)
-            .map_err(|e| named(e, &c.was_execution_failure_id.to_string()))?;
+            .map_err(|e| e.in_rule(&c.was_execution_failure_id.to_string()))?;
         d.trace.push(trace(
             &c.was_execution_failure_id,
             "wasExecutionFailure",
@@ -677,7 +662,7 @@ fn failure_outcome(
     for line in &rules.summary.lines {
         if let Some(l) = line
             .render_line(&*ctx, sandbox)
-            .map_err(|e| named(e, &rules.summary.id.to_string()))?
+            .map_err(|e| e.in_rule(&rules.summary.id.to_string()))?
         {
             summary.push_str(&l);
             summary.push('\n');
@@ -704,7 +689,7 @@ fn terminal_requeue(
     derived: &Derived,
     now: Timestamp,
 ) {
-    if !is_terminal(rules, &d.phase) || d.requeue_after.is_some() {
+    if !rules.lifecycle.is_terminal(&d.phase) || d.requeue_after.is_some() {
         return;
     }
     let x = &facts.execution;

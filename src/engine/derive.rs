@@ -32,14 +32,6 @@ pub struct Derived {
     pub owner_release_pending: bool,
 }
 
-fn is_terminal(rules: &RuleSet, phase: &str) -> bool {
-    rules
-        .lifecycle
-        .phases
-        .iter()
-        .any(|p| p.terminal && p.name.eq_ignore_ascii_case(phase))
-}
-
 /// Derive history, backoff and cooldown facts.
 pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived, EvalError> {
     let mut d = Derived::default();
@@ -48,7 +40,7 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
         .iter()
         .map(|a| Ok((a, rules.history.not_attempt.eval_item(a)?)))
         .collect::<Result<Vec<_>, EvalError>>()
-        .map_err(|e| with_rule(e, &rules.history.id.to_string()))?
+        .map_err(|e| e.in_rule(&rules.history.id.to_string()))?
         .into_iter()
         .filter(|(_, not)| !not)
         .map(|(a, _)| a)
@@ -59,14 +51,14 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
     let terminal: Vec<&Attempt> = attempts
         .iter()
         .copied()
-        .filter(|a| is_terminal(rules, &a.phase) && a.completion_time.is_some())
+        .filter(|a| rules.lifecycle.is_terminal(&a.phase) && a.completion_time.is_some())
         .collect();
     if let Some(newest) = terminal.first() {
         let blocks = rules
             .history
             .blocks
             .eval_item(*newest)
-            .map_err(|e| with_rule(e, &rules.history.id.to_string()))?;
+            .map_err(|e| e.in_rule(&rules.history.id.to_string()))?;
         if blocks {
             d.blocking_failure = newest.name.clone();
             d.blocking_reason = newest.reason.clone();
@@ -77,10 +69,10 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
     let bo = &rules.backoff;
     for a in &terminal {
         let id = bo.id.to_string();
-        if bo.resets.eval_item(*a).map_err(|e| with_rule(e, &id))? {
+        if bo.resets.eval_item(*a).map_err(|e| e.in_rule(&id))? {
             break;
         }
-        if bo.counts.eval_item(*a).map_err(|e| with_rule(e, &id))? {
+        if bo.counts.eval_item(*a).map_err(|e| e.in_rule(&id))? {
             d.consecutive_failures += 1;
             if d.last_failure_at.is_none() {
                 d.last_failure_at = a.completion_time;
@@ -109,7 +101,7 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
         if !cd
             .applies_to
             .eval_item(*a)
-            .map_err(|e| with_rule(e, &cd.id.to_string()))?
+            .map_err(|e| e.in_rule(&cd.id.to_string()))?
         {
             continue;
         }
@@ -132,7 +124,7 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
                 && (x.owner_namespace.is_empty() || a.namespace == x.owner_namespace)
         });
         if let Some(done) = owner
-            .filter(|a| is_terminal(rules, &a.phase))
+            .filter(|a| rules.lifecycle.is_terminal(&a.phase))
             .and_then(|a| a.completion_time)
         {
             let at = add(add(done, cd.period), cd.stale_lock_grace);
@@ -148,13 +140,6 @@ pub fn derive(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Result<Derived,
         d.release_due = now >= at;
     }
     Ok(d)
-}
-
-fn with_rule(mut e: EvalError, rule: &str) -> EvalError {
-    if e.rule.is_empty() {
-        e.rule = rule.to_string();
-    }
-    e
 }
 
 /// `t + d`, saturating at the far future instead of failing.

@@ -53,4 +53,12 @@ impl EvalError {
             message: message.into(),
         }
     }
+
+    /// Attribute the error to `rule` unless a more specific rule was named.
+    pub fn in_rule(mut self, rule: &str) -> Self {
+        if self.rule.is_empty() {
+            self.rule = rule.to_string();
+        }
+        self
+    }
 }

@@ -91,6 +91,15 @@ pub struct Lifecycle {
     pub transitions: Vec<Transition>,
 }
 
+impl Lifecycle {
+    /// Whether `phase` is declared terminal (case-insensitive).
+    pub fn is_terminal(&self, phase: &str) -> bool {
+        self.phases
+            .iter()
+            .any(|p| p.terminal && p.name.eq_ignore_ascii_case(phase))
+    }
+}
+
 /// What a transition does besides changing the phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
