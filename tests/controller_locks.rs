@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use harness::*;
 use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::ResourceExt;
 use serde_json::json;
 use wfe_engine::execute::Engine;
 
@@ -180,6 +181,51 @@ async fn deleting_a_running_wfe_deletes_its_execution_and_the_finalizer() {
     assert!(
         reasons.iter().any(|r| r == "WorkflowExecutionDeleted"),
         "{reasons:?}"
+    );
+    h.stop().await;
+}
+
+/// A finished Job left behind by a WorkflowExecution that no longer exists is
+/// a stale lock: the next WFE on the target deletes it, creates its own Job
+/// and completes (AlreadyExists with a finished Job, §4.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_job_left_behind_is_replaced() {
+    let h = Harness::start().await;
+    let target = "team-a/Deployment/leftover";
+    let jobs = h.executions(Engine::Job);
+    let leftover: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": lock(target), "namespace": EXEC_NS, "labels": {
+            "kubernaut.ai/workflow-execution": "long-gone",
+            "kubernaut.ai/source-namespace": NS}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "workflow", "image": "x", "env": [{"name": "SIM_SCENARIO", "value": "success"}]}]}}}
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &leftover)
+        .await
+        .unwrap();
+    let old_uid = jobs.get(&lock(target)).await.unwrap().metadata.uid;
+    // The simulator plays it to completion: a finished Job nobody owns.
+    eventually("leftover job finished", T, || async {
+        let j = jobs.get(&lock(target)).await.unwrap();
+        j.data["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")
+        })
+    })
+    .await;
+
+    h.create(NS, wfe("next", target, "job", None)).await;
+    let done = h.wait_phase(NS, "next", "Completed", T).await;
+    assert_eq!(done.status.unwrap().failure_details, None);
+    let job = jobs.get(&lock(target)).await.unwrap();
+    assert_ne!(job.metadata.uid, old_uid, "the leftover Job was replaced");
+    assert_eq!(job.labels()["kubernaut.ai/workflow-execution"], "next");
+    assert_eq!(
+        h.creates_of("Job"),
+        2,
+        "the leftover and exactly one of ours"
     );
     h.stop().await;
 }
