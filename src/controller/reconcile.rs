@@ -96,8 +96,83 @@ async fn reconcile_one(
             set_execution(ctx, &mut observed, found);
         }
     }
+    if is_running(wfe) && observed.execution.as_ref().is_some_and(finished) {
+        // The run just ended and will be classified once, for good (a wrong
+        // "pre-execution" verdict would let the next WFE retry a workflow
+        // that already changed the target). The child watches may lag behind
+        // the parent's (a reconnect, a relist): read the children fresh.
+        if let Some(found) = observed.execution.clone() {
+            observed.children = fresh_children(ctx, &found).await?;
+        }
+    }
     let decision = decide(ctx, wfe, &observed);
     apply::apply(ctx, wfe, observed, decision).await
+}
+
+/// Whether an execution object has reached a terminal condition.
+fn finished(found: &FoundExecution) -> bool {
+    let Some(conditions) = found
+        .object
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+    else {
+        return false;
+    };
+    conditions.iter().any(|c| {
+        let ty = c.get("type").and_then(Value::as_str).unwrap_or("");
+        let status = c.get("status").and_then(Value::as_str).unwrap_or("");
+        match found.engine {
+            Engine::Tekton => ty == "Succeeded" && (status == "True" || status == "False"),
+            Engine::Job => {
+                matches!(ty, "Complete" | "Failed" | "FailureTarget") && status == "True"
+            }
+        }
+    })
+}
+
+/// The children of an execution object, listed from the API server.
+async fn fresh_children(
+    ctx: &Context,
+    found: &FoundExecution,
+) -> Result<Vec<Value>, ControllerError> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, DynamicObject, ListParams};
+    use kube::discovery::ApiResource;
+
+    let name = found.object.metadata.name.clone().unwrap_or_default();
+    let ns = &ctx.config.execution_namespace;
+    let (selector, kinds) = match found.engine {
+        Engine::Tekton => (
+            format!("tekton.dev/pipelineRun={name}"),
+            vec![
+                crate::execute::task_run_resource(),
+                ApiResource::erase::<Pod>(&()),
+            ],
+        ),
+        Engine::Job => (
+            format!("batch.kubernetes.io/job-name={name}"),
+            vec![ApiResource::erase::<Pod>(&())],
+        ),
+    };
+    let mut out = Vec::new();
+    for resource in kinds {
+        let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), ns, &resource);
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| ControllerError::api("list", format!("{} of {name}", resource.kind), e))?;
+        for mut o in list.items {
+            o.types = Some(kube::api::TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            });
+            if let Ok(v) = serde_json::to_value(&o) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The engine named by the WFE, if it is one we can build.
