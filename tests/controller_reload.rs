@@ -16,7 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, ConfigMapVolume, Payload};
 use futures::StreamExt;
-use harness::{phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS};
+use harness::{emulator_with_simulator, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS};
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use support::simulator::Simulator;
@@ -88,16 +88,7 @@ struct Setup {
 
 impl Setup {
     async fn start(initial: &Payload) -> Setup {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let emu = Emulator::builder()
-            .namespace(EXEC_NS)
-            .namespace(NS)
-            .start()
-            .await;
-        let sim = Simulator::start(emu.client());
+        let (emu, sim) = emulator_with_simulator().await;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rules");
         let volume = ConfigMapVolume::create(&dir, initial).unwrap();

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use harness::{eventually, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS};
+use harness::{
+    emulator_with_simulator, eventually, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
 use kube::Client;
@@ -140,16 +142,7 @@ async fn setup() -> (
     Arc<ArcSwap<RuleSet>>,
     tempfile::TempDir,
 ) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let emu = Emulator::builder()
-        .namespace(EXEC_NS)
-        .namespace(NS)
-        .start()
-        .await;
-    let sim = Simulator::start(emu.client());
+    let (emu, sim) = emulator_with_simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
     test_rules(dir.path(), &RuleTimes::default());
     let rules = Arc::new(ArcSwap::from_pointee(

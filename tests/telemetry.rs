@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use harness::{eventually, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS};
+use harness::{
+    emulator_with_simulator, eventually, phase_of, test_rules, wfe, RuleTimes, EXEC_NS, NS,
+};
 use kube::api::{Api, PostParams};
 use kube::Client;
 use support::simulator::Simulator;
@@ -165,16 +167,7 @@ async fn wait_phase(client: &Client, name: &str, phase: &str) {
 }
 
 async fn setup() -> (Emulator, Simulator, tempfile::TempDir, std::path::PathBuf) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let emu = Emulator::builder()
-        .namespace(EXEC_NS)
-        .namespace(NS)
-        .start()
-        .await;
-    let sim = Simulator::start(emu.client());
+    let (emu, sim) = emulator_with_simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
     test_rules(&dir.path().join("rules"), &RuleTimes::default());

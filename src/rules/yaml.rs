@@ -234,32 +234,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
                 (Node { kind, pos, style }, anchor)
             }
             Event::SequenceStart(_, anchor, _) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(YamlError {
-                        pos,
-                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
-                    });
-                }
-                let head = Node {
-                    kind: Kind::Null,
-                    pos,
-                    style: Style::Collection,
-                };
+                let head = collection_head(stack.len(), pos)?;
                 stack.push(Frame::Seq(head, Vec::new(), anchor));
                 continue;
             }
             Event::MappingStart(_, anchor, _) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(YamlError {
-                        pos,
-                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
-                    });
-                }
-                let head = Node {
-                    kind: Kind::Null,
-                    pos,
-                    style: Style::Collection,
-                };
+                let head = collection_head(stack.len(), pos)?;
                 stack.push(Frame::Map(head, Vec::new(), None, anchor));
                 continue;
             }
@@ -341,6 +321,22 @@ fn count(n: &Node) -> usize {
         }
         _ => 1,
     }
+}
+
+/// The node that opens a sequence or mapping at `depth`, refusing nesting
+/// past `MAX_DEPTH` (a hostile file cannot exhaust the stack).
+fn collection_head(depth: usize, pos: Pos) -> Result<Node, YamlError> {
+    if depth >= MAX_DEPTH {
+        return Err(YamlError {
+            pos,
+            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    Ok(Node {
+        kind: Kind::Null,
+        pos,
+        style: Style::Collection,
+    })
 }
 
 #[cfg(test)]

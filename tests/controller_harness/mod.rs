@@ -110,10 +110,7 @@ impl Harness {
     }
 
     pub async fn start_with(opts: Options) -> Harness {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        init_tracing();
         let emu = Emulator::builder()
             .namespace(EXEC_NS)
             .namespace(NS)
@@ -312,6 +309,27 @@ impl Harness {
             c.shutdown().await.expect("controller stops");
         }
     }
+}
+
+/// Test logs through the test writer, filtered by `RUST_LOG` (once per binary).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// An emulator serving the execution namespace and `NS`, with the execution
+/// simulator playing Tekton and the Job controller against it.
+pub async fn emulator_with_simulator() -> (Emulator, Simulator) {
+    init_tracing();
+    let emu = Emulator::builder()
+        .namespace(EXEC_NS)
+        .namespace(NS)
+        .start()
+        .await;
+    let sim = Simulator::start(emu.client());
+    (emu, sim)
 }
 
 pub fn phase_of(w: &WorkflowExecution) -> String {
