@@ -20,7 +20,7 @@ use wfe_engine::controller::{
 use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
 
 use crate::support::simulator::{SimConfig, Simulator};
-use crate::support::{Emulator, Verb};
+use crate::support::{Emulator, EmulatorBuilder, Verb};
 
 pub const EXEC_NS: &str = "kubernaut-workflows";
 pub const NS: &str = "team-a";
@@ -77,6 +77,9 @@ pub struct Options {
     pub sim: SimConfig,
     /// Replaces the harness's `InMemoryAuditSink` as the controller's sink.
     pub audit: Option<Arc<dyn AuditSink>>,
+    /// The emulator: `realistic()` (asynchronous GC, namespaces that must
+    /// exist, validation and admission) unless a test says otherwise.
+    pub emulator: EmulatorBuilder,
 }
 
 impl Default for Options {
@@ -89,6 +92,7 @@ impl Default for Options {
             },
             sim: SimConfig::default(),
             audit: None,
+            emulator: Emulator::builder().realistic(),
         }
     }
 }
@@ -111,7 +115,8 @@ impl Harness {
 
     pub async fn start_with(opts: Options) -> Harness {
         init_tracing();
-        let emu = Emulator::builder()
+        let emu = opts
+            .emulator
             .namespace(EXEC_NS)
             .namespace(NS)
             .namespace("team-b")
@@ -324,6 +329,7 @@ pub fn init_tracing() {
 pub async fn emulator_with_simulator() -> (Emulator, Simulator) {
     init_tracing();
     let emu = Emulator::builder()
+        .realistic()
         .namespace(EXEC_NS)
         .namespace(NS)
         .start()

@@ -61,16 +61,3 @@ pub fn parse(s: &str) -> Result<f64, String> {
     };
     Ok(sign * value * scale)
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_what_apimachinery_parses() {
-        assert_eq!(super::parse("2Gi").unwrap(), 2.0 * 1024f64.powi(3));
-        assert_eq!(super::parse("500m").unwrap(), 0.5);
-        assert_eq!(super::parse("1e3").unwrap(), 1000.0);
-        assert!(super::parse("2 GB").is_err());
-        assert!(super::parse("lots").is_err());
-        assert!(super::parse("1Qi").is_err());
-    }
-}
