@@ -258,7 +258,7 @@ fn print_yaml(out: &mut impl Write, rows: &[Row], explain: bool) -> std::io::Res
             let mut m = view(r);
             m.insert(
                 "hold".into(),
-                json!(r.decision.hold.as_ref().map(|h| json!({"reason": h.reason, "until": h.until.to_string(), "message": h.message}))),
+                json!(r.decision.hold.as_ref().map(|h| json!({"reason": h.reason, "until": h.until.map(|u| u.to_string()), "message": h.message}))),
             );
             if explain {
                 m.insert("trace".into(), trace_json(&r.decision));
@@ -307,7 +307,9 @@ fn print_table(
         let phase = match &r.decision.hold {
             Some(h) => format!(
                 "{} (held: {} until {})",
-                r.decision.phase, h.reason, h.until
+                r.decision.phase,
+                h.reason,
+                h.until_text()
             ),
             None => r.decision.phase.clone(),
         };

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::controller::leader::{default_identity, default_lease_namespace};
 use crate::controller::{
     run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
-    ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink,
+    ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink, Readiness,
     ReconcileAllTrigger,
 };
 use crate::reload::{ReloadArgs, ReloadOptions, Reloader};
@@ -213,6 +213,8 @@ impl Starter {
     /// This replica stopped reconciling (lost the Lease or shut down).
     fn stopped(&self) {
         *lock(&self.trigger) = None;
+        // Only the reconciling replica knows its environment.
+        self.options.readiness.clear();
         self.metrics.pending.attach(None);
         self.metrics.controller.leader.set(0);
     }
@@ -275,6 +277,7 @@ pub async fn run_until(
         ..ControllerConfig::default()
     };
     let ready = Arc::new(AtomicBool::new(false));
+    let readiness = Arc::new(Readiness::default());
     let starter = Starter {
         client: client.clone(),
         config,
@@ -282,6 +285,7 @@ pub async fn run_until(
         options: ControllerOptions {
             audit,
             hooks: metrics.hooks(),
+            readiness: readiness.clone(),
             ..ControllerOptions::default()
         },
         metrics: metrics.clone(),
@@ -306,7 +310,8 @@ pub async fn run_until(
         .with_context(|| format!("binding {}", args.http_addr))?;
     let state = AppState::new(metrics.clone())
         .with_rules(reload.clone())
-        .with_caches_synced(ready.clone());
+        .with_caches_synced(ready.clone())
+        .with_readiness(readiness);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(telemetry::serve(
         listener,

@@ -10,6 +10,7 @@ use super::audit::{AuditConditions, AuditSink};
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::ReconcileHooks;
+use super::namespace::NamespaceView;
 use super::stores::Stores;
 use crate::rules::RuleSet;
 
@@ -62,4 +63,6 @@ pub struct Context {
     pub(crate) events: EventPublisher,
     /// `AuditRecorded` conditions owed to WFEs by earlier reconciles.
     pub(crate) audit_conditions: AuditConditions,
+    /// Whether the execution namespace accepts new objects.
+    pub namespace: Arc<NamespaceView>,
 }

@@ -220,8 +220,10 @@ pub(crate) async fn gather(
         env: EnvFacts {
             engines: ctx.engines.clone(),
             execution_namespace: ctx.config.execution_namespace.clone(),
+            execution_namespace_phase: ctx.namespace.phase(),
             dependency_check: ctx.config.dependency_check,
             missing_dependencies: missing,
+            create_rejection: None,
         },
     };
     if let Some(found) = execution {

@@ -150,7 +150,7 @@ fn actual(facts: &Facts, d: &Decision) -> Map<String, Value> {
     m.insert("hold".into(), json!(d.hold.as_ref().map(|h| &h.reason)));
     m.insert(
         "holdUntil".into(),
-        json!(d.hold.as_ref().map(|h| h.until.to_string())),
+        json!(d.hold.as_ref().and_then(|h| h.until).map(|u| u.to_string())),
     );
     m.insert(
         "requeueAfterSeconds".into(),

@@ -345,7 +345,7 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
 
 fn hold(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldSpec> {
     let f = Fields::new(n, &["until", "reason", "message"], "a hold", d)?;
-    let until_node = f.req("until", d);
+    let until_node = f.get("until");
     let until = until_node.and_then(|u| {
         let path = string(u, "until", d)?;
         match Fact::from_path(&path) {
@@ -378,8 +378,11 @@ fn hold(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldSpec> {
         pascal_case(r, rn.pos, "hold reason", d);
     }
     let message = f.req("message", d).and_then(|m| template(m, doc, d));
+    if until_node.is_some() && until.is_none() {
+        return None;
+    }
     Some(HoldSpec {
-        until: until?,
+        until,
         reason: reason?,
         message: message?,
     })

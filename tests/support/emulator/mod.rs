@@ -3,6 +3,7 @@
 //! `tests/support/README.md` for what it does and does not model.
 
 pub mod admission;
+pub mod cel;
 pub mod discovery;
 pub mod error;
 pub mod faults;
