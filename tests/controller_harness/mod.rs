@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
     spawn_controller, AuditSink, ControllerConfig, ControllerHandle, ControllerOptions,
-    InMemoryAuditSink,
+    InMemoryAuditSink, Readiness,
 };
 use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
 
@@ -80,6 +80,8 @@ pub struct Options {
     /// The emulator: `realistic()` (asynchronous GC, namespaces that must
     /// exist, validation and admission) unless a test says otherwise.
     pub emulator: EmulatorBuilder,
+    /// Create the execution namespace at the start (default true).
+    pub execution_namespace: bool,
 }
 
 impl Default for Options {
@@ -93,6 +95,7 @@ impl Default for Options {
             sim: SimConfig::default(),
             audit: None,
             emulator: Emulator::builder().realistic(),
+            execution_namespace: true,
         }
     }
 }
@@ -105,6 +108,8 @@ pub struct Harness {
     pub rules: Arc<ArcSwap<wfe_engine::rules::RuleSet>>,
     pub config: ControllerConfig,
     pub audit_override: Option<Arc<dyn AuditSink>>,
+    /// What the controller reports to `/readyz`.
+    pub readiness: Arc<Readiness>,
     _dir: tempfile::TempDir,
 }
 
@@ -115,13 +120,11 @@ impl Harness {
 
     pub async fn start_with(opts: Options) -> Harness {
         init_tracing();
-        let emu = opts
-            .emulator
-            .namespace(EXEC_NS)
-            .namespace(NS)
-            .namespace("team-b")
-            .start()
-            .await;
+        let mut builder = opts.emulator.namespace(NS).namespace("team-b");
+        if opts.execution_namespace {
+            builder = builder.namespace(EXEC_NS);
+        }
+        let emu = builder.start().await;
         let sim = Simulator::start_with(emu.client(), opts.sim);
         let dir = tempfile::tempdir().expect("tempdir");
         test_rules(dir.path(), &opts.times);
@@ -136,6 +139,7 @@ impl Harness {
             rules,
             config: opts.config,
             audit_override: opts.audit,
+            readiness: Arc::default(),
             _dir: dir,
         };
         h.start_controller().await;
@@ -180,6 +184,7 @@ impl Harness {
             audit,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
+            readiness: self.readiness.clone(),
             ..Default::default()
         };
         spawn_controller(
