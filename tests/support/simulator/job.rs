@@ -260,27 +260,43 @@ impl Run<'_> {
         }
     }
 
-    async fn fail(&self, reason: &str, message: &str) -> Result<(), SimError> {
+    /// End the Job as the controller does: `FailureTarget` first, then the
+    /// active pods are deleted (each lingers on its tracking finalizer
+    /// until the controller has counted it), then `Failed`.
+    async fn fail(
+        &mut self,
+        reason: &str,
+        message: &str,
+        active: Option<String>,
+    ) -> Result<(), SimError> {
+        let target = cond("FailureTarget", reason, message);
         self.job_status(json!({
             "active": 0,
             "ready": 0,
             "failed": self.failed,
-            "conditions": [cond("FailureTarget", reason, message), cond("Failed", reason, message)],
+            "conditions": [target],
+        }))
+        .await?;
+        if let Some(p) = active {
+            self.failed += 1;
+            self.pods.delete(&p).await?;
+            tokio::time::sleep(self.cfg.step_delay).await;
+            self.release_pod(&p).await?;
+        }
+        self.job_status(json!({
+            "failed": self.failed,
+            "conditions": [target, cond("Failed", reason, message)],
         }))
         .await
     }
 
-    /// `activeDeadlineSeconds` passed: active pods are deleted (their
-    /// finalizer released), finished ones stay.
+    /// `activeDeadlineSeconds` passed: active pods are deleted, finished
+    /// ones stay.
     async fn deadline_exceeded(&mut self, active: Option<String>) -> Result<(), SimError> {
-        if let Some(p) = active {
-            self.failed += 1;
-            self.release_pod(&p).await?;
-            self.pods.delete(&p).await?;
-        }
         self.fail(
             "DeadlineExceeded",
             "Job was active longer than specified deadline",
+            active,
         )
         .await
     }
@@ -389,7 +405,7 @@ impl Run<'_> {
                                 "Container {cname} for pod {}/{} failed with exit code {code} matching FailJob rule at index {index}",
                                 self.ns, self.name
                             );
-                            return self.fail("PodFailurePolicy", &msg).await;
+                            return self.fail("PodFailurePolicy", &msg, None).await;
                         }
                         _ => {
                             self.failed += 1;
@@ -398,6 +414,7 @@ impl Run<'_> {
                                     .fail(
                                         "BackoffLimitExceeded",
                                         "Job has reached the specified backoff limit",
+                                        None,
                                     )
                                     .await;
                             }
@@ -439,10 +456,6 @@ impl Run<'_> {
         self.event("FailedCreate", &format!("Error creating: {why}"))
             .await?;
         self.wait(self.cfg.step_delay).await?;
-        self.fail(
-            "DeadlineExceeded",
-            "Job was active longer than specified deadline",
-        )
-        .await
+        self.deadline_exceeded(None).await
     }
 }
