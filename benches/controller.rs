@@ -198,7 +198,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn run() -> Result<(), BoxError> {
     for gc in [None, Some(Duration::from_secs(1))] {
-        let label = gc.map_or("0 (inside the DELETE call)".to_string(), |d| format!("{d:?}"));
+        let label = gc.map_or("0 (inside the DELETE call)".to_string(), |d| {
+            format!("{d:?}")
+        });
         println!("--- garbage collection delay {label} ---");
         figures(gc).await?;
     }
