@@ -20,7 +20,9 @@ use crate::controller::{
     ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink,
     ReconcileAllTrigger,
 };
-use crate::reload::{ReloadArgs, ReloadOptions, Reloader};
+use crate::reload::{
+    load_initial, ConfigMapRef, ConfigMapSource, ReloadArgs, ReloadOptions, Reloader, RulesSource,
+};
 use crate::rules::RuleSet;
 use crate::telemetry::audit::AuditArgs;
 use crate::telemetry::{self, init_logging, AppState, Metrics};
@@ -41,6 +43,15 @@ pub struct RunArgs {
     /// Rules directory, hot-reloaded (default: /etc/wfe-engine/rules, else ./rules).
     #[arg(long, env = "WFE_RULES", value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Read the rules from this ConfigMap through the API instead of a
+    /// directory: watched, hot-reloaded, each outcome reported as an Event on it.
+    #[arg(
+        long,
+        env = "WFE_RULES_CONFIGMAP",
+        value_name = "NAMESPACE/NAME",
+        conflicts_with = "rules"
+    )]
+    pub rules_configmap: Option<ConfigMapRef>,
     /// Watched WorkflowExecution namespaces, comma-separated (default: all).
     #[arg(long, env = "WFE_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -161,6 +172,29 @@ async fn shutdown_signal() {
     }
 }
 
+/// The rules source, the set to start with, and the API client. A
+/// directory is checked before the client is built (no cluster needed to
+/// learn that the rules are missing); a ConfigMap needs the client first.
+async fn initial_rules(args: &RunArgs) -> anyhow::Result<(RulesSource, RuleSet, kube::Client)> {
+    if let Some(target) = &args.rules_configmap {
+        let client = client(args.kubeconfig.as_deref()).await?;
+        let source = RulesSource::ConfigMap(ConfigMapSource {
+            client: client.clone(),
+            target: target.clone(),
+            instance: args.instance.clone(),
+        });
+        let set = load_initial(&source)
+            .await
+            .map_err(|e| anyhow::anyhow!("rules from ConfigMap {target}: {e}"))?;
+        return Ok((source, set, client));
+    }
+    let dir = rules_dir(args.rules.as_deref())?;
+    let set = crate::rules::load_dir(&dir)
+        .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
+    let client = client(args.kubeconfig.as_deref()).await?;
+    Ok((RulesSource::Directory(dir), set, client))
+}
+
 /// Run the controller until SIGINT/SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -231,10 +265,8 @@ pub async fn run_until(
     args: RunArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let dir = rules_dir(args.rules.as_deref())?;
-    let set = crate::rules::load_dir(&dir)
-        .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), revision = %set.revision, "rules loaded");
+    let (source, set, client) = initial_rules(&args).await?;
+    tracing::info!(source = %source.describe(), revision = %set.revision, "rules loaded");
     let rules = Arc::new(ArcSwap::from_pointee(set));
 
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
@@ -253,14 +285,13 @@ pub async fn run_until(
             Arc::new(NoopAuditSink)
         }
     };
-    let reload = Reloader::spawn(
-        &dir,
+    let reload = Reloader::spawn_source(
+        source,
         ReloadOptions::from(&args.reload),
         rules.clone(),
         metrics.clone(),
     );
 
-    let client = client(args.kubeconfig.as_deref()).await?;
     let config = ControllerConfig {
         execution_namespace: args.execution_namespace.clone(),
         namespaces: args
