@@ -2,10 +2,14 @@
 //! an edit applied server-side, as `kubectl apply --server-side` sends it,
 //! becomes the deciding revision; a refused edit leaves the last good set
 //! deciding and says where on the ConfigMap's Events; the ConfigMap going
-//! away and coming back; two replicas reporting one outcome once.
+//! away and coming back; two replicas reporting one outcome once; and the
+//! real `wfe-engine run --rules-configmap` taking a `kubectl apply
+//! --server-side`.
 
 #[path = "reload_support/atomic_writer.rs"]
 mod atomic_writer;
+#[path = "run_support/mod.rs"]
+mod run_support;
 mod support;
 
 use std::collections::BTreeMap;
@@ -386,4 +390,144 @@ async fn a_configmap_that_does_not_load_at_startup_is_refused_and_says_why() {
         "{}",
         note(&e)
     );
+}
+
+/// `kubectl apply --server-side` of `payload` as the rules ConfigMap, with
+/// the real kubectl when it is installed (else the same request from the
+/// client, and a note on stdout).
+async fn kubectl_apply(client: &Client, kubeconfig: &Path, dir: &Path, payload: &Payload) {
+    let installed = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        println!("kubectl is not on PATH: applying server-side with the client instead");
+        apply(client, payload).await;
+        return;
+    }
+    let data: BTreeMap<&String, String> = payload
+        .iter()
+        .map(|(k, v)| (k, String::from_utf8(v.clone()).unwrap()))
+        .collect();
+    let cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": NAME, "namespace": NS},
+        "data": data,
+    });
+    let file = dir.join("rules-configmap.yaml");
+    std::fs::write(&file, serde_yaml::to_string(&cm).unwrap()).unwrap();
+    let (kc, f) = (kubeconfig.to_path_buf(), file.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            // The emulator serves no OpenAPI documents to validate against.
+            .args(["apply", "--server-side", "--validate=false", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply --server-side: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn rules_status(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
+    let (code, body) = tokio::task::spawn_blocking(move || run_support::http_get(addr, "/rules"))
+        .await
+        .unwrap()
+        .ok()?;
+    (code == 200).then(|| serde_json::from_str(&body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap() {
+    let emu = Emulator::start().await;
+    let client = emu.client();
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
+    let base = shipped();
+    apply(&client, &base).await;
+    let addr = run_support::free_addr();
+    let addr_arg = addr.to_string();
+    let target = format!("{NS}/{NAME}");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "run".as_ref(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+        "--rules-configmap".as_ref(),
+        target.as_ref(),
+        "--http-addr".as_ref(),
+        addr_arg.as_ref(),
+        "--log-format".as_ref(),
+        "text".as_ref(),
+    ];
+    let mut p = run_support::Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
+
+    let active = |s: &serde_json::Value| s["active"]["revision"].as_str().map(str::to_owned);
+    let end = tokio::time::Instant::now() + T;
+    let first = loop {
+        if let Some(status) = rules_status(addr).await {
+            break status;
+        }
+        assert!(p.exited().is_none(), "exited early:\n{}", p.output());
+        assert!(
+            tokio::time::Instant::now() < end,
+            "no /rules:\n{}",
+            p.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(active(&first).as_deref(), Some(revision_of(&base).as_str()));
+    assert_eq!(first["configMap"]["name"], NAME);
+    assert!(first.get("directory").is_none(), "{first}");
+
+    let edited = variant(&base, 5);
+    let revision = revision_of(&edited);
+    kubectl_apply(&client, &kubeconfig, tmp.path(), &edited).await;
+    let end = tokio::time::Instant::now() + T;
+    loop {
+        let status = rules_status(addr).await;
+        if status.as_ref().and_then(active).as_deref() == Some(revision.as_str()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{revision} not active; /rules: {status:?}\n{}",
+            p.output()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let e = wait_for_event(&client, "RulesApplied", |e| note(e).contains(&revision)).await;
+    assert_eq!(e.reporting_controller.as_deref(), Some("wfe-engine"));
+    p.terminate();
+    assert!(
+        p.wait_exit(Duration::from_secs(10)).is_some(),
+        "{}",
+        p.output()
+    );
+}
+
+#[test]
+fn run_refuses_a_malformed_configmap_reference_and_a_second_rules_source() {
+    let out = std::process::Command::new(run_support::BIN)
+        .args(["run", "--rules-configmap", "just-a-name"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not NAMESPACE/NAME"), "{err}");
+
+    let out = std::process::Command::new(run_support::BIN)
+        .args(["run", "--rules", "rules", "--rules-configmap", "ns/rules"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be used with"), "{err}");
 }

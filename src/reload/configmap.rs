@@ -67,6 +67,8 @@ struct WatchState {
     synced: bool,
     /// No watch error since the last event.
     healthy: bool,
+    /// The current streak of watch errors was told to the reloader.
+    error_reported: bool,
 }
 
 /// The ConfigMap source of a running reloader.
@@ -196,11 +198,20 @@ async fn watch(
             Ok(watcher::Event::Apply(cm)) => Some(Some(Content::of(&cm))),
             Ok(watcher::Event::Delete(_)) => Some(None),
             Err(e) => {
-                let mut s = lock(&state);
-                if s.healthy || !s.synced {
-                    warn!(configmap = %target, error = %e, "cannot watch the rules ConfigMap; keeping the active rules and retrying");
+                let first = {
+                    let mut s = lock(&state);
+                    s.healthy = false;
+                    !std::mem::replace(&mut s.error_reported, true)
+                };
+                // Once per failure streak (the watcher retries with backoff);
+                // the reloader logs it and shows `watching: false`.
+                if first
+                    && tx
+                        .send(Signal::Error(format!("configmap {target}: {e}")))
+                        .is_err()
+                {
+                    return;
                 }
-                s.healthy = false;
                 None
             }
         };
@@ -217,6 +228,7 @@ async fn watch(
             s.content = content;
             s.synced = true;
             s.healthy = true;
+            s.error_reported = false;
         }
         if tx.send(Signal::Changed).is_err() {
             // The reloader is gone.
