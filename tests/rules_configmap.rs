@@ -278,14 +278,28 @@ async fn a_refused_edit_keeps_the_last_good_set_deciding_and_says_where() {
     apply(&client, &breaking_its_tests(&base)).await;
     engine.wait_failures(1).await;
     assert_eq!(engine.deciding(), good);
-    let tests = wait_for_event(&client, "RulesRejected (rule tests)", |e| {
-        reason(e) == "RulesRejected" && note(e).contains(".test.yaml:")
+    // Nine failing cases do not fit one event note (1 KiB): the list goes on
+    // in a second part, and every case's file:line is in one of them.
+    let status = engine.handle.status();
+    let failing = status.last_error.expect("lastError").locations;
+    assert!(failing.len() > 1, "{failing:?}");
+    wait_for_event(&client, "RulesRejected (rule tests)", |e| {
+        reason(e) == "RulesRejected" && note(e).contains("(part 2/2)")
     })
     .await;
+    let notes: String = events(&client)
+        .await
+        .iter()
+        .filter(|e| reason(e) == "RulesRejected")
+        .map(|e| note(e).to_string())
+        .collect();
+    for l in &failing {
+        let at = format!("\n{}:{}: rule test", l.file, l.line);
+        assert!(notes.contains(&at), "{at:?} missing from {notes}");
+    }
     assert!(
-        note(&tests).contains("sequences.test.yaml:50: rule test"),
-        "{}",
-        note(&tests)
+        notes.contains("sequences.test.yaml:50: rule test"),
+        "{notes}"
     );
 
     // A YAML syntax error: every position in a Warning event.
@@ -514,7 +528,7 @@ async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap()
 }
 
 #[test]
-fn run_refuses_a_malformed_configmap_reference_and_a_second_rules_source() {
+fn run_flags_a_malformed_configmap_reference_two_rules_sources_and_lets_a_repeated_flag_win() {
     let out = std::process::Command::new(run_support::BIN)
         .args(["run", "--rules-configmap", "just-a-name"])
         .output()
@@ -530,4 +544,15 @@ fn run_refuses_a_malformed_configmap_reference_and_a_second_rules_source() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot be used with"), "{err}");
+
+    // The chart appends `extraArgs` after its own flags: the last one wins
+    // (this run gets as far as looking for its rules).
+    let out = std::process::Command::new(run_support::BIN)
+        .args(["run", "--concurrency=64", "--concurrency=16"])
+        .args(["--rules", "/nonexistent/rules"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent/rules does not exist"), "{err}");
 }

@@ -33,6 +33,8 @@ pub use crate::telemetry::LogFormat;
 const DEFAULT_RULES_DIR: &str = "/etc/wfe-engine/rules";
 
 #[derive(clap::Args, Debug)]
+// A flag given again wins (the chart appends `extraArgs` after its own flags).
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// Kubeconfig file (default: in-cluster config, else ~/.kube/config).
     #[arg(long, env = "WFE_KUBECONFIG", value_name = "PATH")]

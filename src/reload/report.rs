@@ -62,7 +62,12 @@ pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDr
     } else {
         locations
             .iter()
-            .map(|l| cut(l.to_string().lines().next().unwrap_or(""), MAX_LINE))
+            .map(|l| {
+                // The first line only; a colon that introduced the rest goes too.
+                let text = l.to_string();
+                let first = text.lines().next().unwrap_or("").trim_end_matches(':');
+                cut(first, MAX_LINE)
+            })
             .collect()
     };
     let header = |part: usize, parts: usize| {
@@ -325,7 +330,7 @@ mod tests {
         };
         let note = &rejected(&e, Some("sha256:aaaa"))[0].note;
         assert!(
-            note.contains("\nlocal.test.yaml:12: rule test t / c failed:"),
+            note.ends_with("\nlocal.test.yaml:12: rule test t / c failed"),
             "{note}"
         );
         assert!(
