@@ -174,27 +174,42 @@ async fn shutdown_signal() {
     }
 }
 
-/// The rules source, the set to start with, and the API client. A
-/// directory is checked before the client is built (no cluster needed to
-/// learn that the rules are missing); a ConfigMap needs the client first.
-async fn initial_rules(args: &RunArgs) -> anyhow::Result<(RulesSource, RuleSet, kube::Client)> {
-    if let Some(target) = &args.rules_configmap {
-        let client = client(args.kubeconfig.as_deref()).await?;
-        let source = RulesSource::ConfigMap(ConfigMapSource {
-            client: client.clone(),
-            target: target.clone(),
-            instance: args.instance.clone(),
-        });
-        let set = load_initial(&source)
-            .await
-            .map_err(|e| anyhow::anyhow!("rules from ConfigMap {target}: {e}"))?;
-        return Ok((source, set, client));
+/// The rules directory and its set, unless the rules come from a
+/// ConfigMap: checked before anything else starts (no cluster is needed to
+/// learn that the rules are missing or broken).
+fn directory_rules(args: &RunArgs) -> anyhow::Result<Option<(PathBuf, RuleSet)>> {
+    if args.rules_configmap.is_some() {
+        return Ok(None);
     }
     let dir = rules_dir(args.rules.as_deref())?;
     let set = crate::rules::load_dir(&dir)
         .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
-    let client = client(args.kubeconfig.as_deref()).await?;
-    Ok((RulesSource::Directory(dir), set, client))
+    Ok(Some((dir, set)))
+}
+
+/// Where the rules come from and the set to start with (a ConfigMap is
+/// read through `client`).
+async fn initial_rules(
+    args: &RunArgs,
+    directory: Option<(PathBuf, RuleSet)>,
+    client: &kube::Client,
+) -> anyhow::Result<(RulesSource, RuleSet)> {
+    if let Some((dir, set)) = directory {
+        return Ok((RulesSource::Directory(dir), set));
+    }
+    let target = args
+        .rules_configmap
+        .clone()
+        .context("no rules directory and no rules ConfigMap")?;
+    let source = RulesSource::ConfigMap(ConfigMapSource {
+        client: client.clone(),
+        target: target.clone(),
+        instance: args.instance.clone(),
+    });
+    let set = load_initial(&source)
+        .await
+        .map_err(|e| anyhow::anyhow!("rules from ConfigMap {target}: {e}"))?;
+    Ok((source, set))
 }
 
 /// Run the controller until SIGINT/SIGTERM.
@@ -267,10 +282,7 @@ pub async fn run_until(
     args: RunArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let (source, set, client) = initial_rules(&args).await?;
-    tracing::info!(source = %source.describe(), revision = %set.revision, "rules loaded");
-    let rules = Arc::new(ArcSwap::from_pointee(set));
-
+    let directory = directory_rules(&args)?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let audit_sink = args.audit.build().context("starting the audit sink")?;
     let audit: Arc<dyn AuditSink> = match &audit_sink {
@@ -287,6 +299,10 @@ pub async fn run_until(
             Arc::new(NoopAuditSink)
         }
     };
+    let client = client(args.kubeconfig.as_deref()).await?;
+    let (source, set) = initial_rules(&args, directory, &client).await?;
+    tracing::info!(source = %source.describe(), revision = %set.revision, "rules loaded");
+    let rules = Arc::new(ArcSwap::from_pointee(set));
     let reload = Reloader::spawn_source(
         source,
         ReloadOptions::from(&args.reload),
