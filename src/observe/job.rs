@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::containers::{container_started, item, pod_evidence};
+use super::containers::{condition_item, container_started, pod_evidence};
 use super::facts::{ExecutionFacts, FailedTask};
 use super::json::{arr_at, at, conditions, int_at, kind, label, name, str_at, time_at};
 
@@ -37,6 +37,23 @@ fn failing(cs: &Value) -> bool {
 
 fn oom_killed(cs: &Value) -> bool {
     terminated(cs, "state").is_some_and(is_oom) || terminated(cs, "lastState").is_some_and(is_oom)
+}
+
+/// Exit code of the newest OOM kill among the pods (newest first): init
+/// containers and containers, now or before a restart.
+fn oom_exit_code(pods_newest_first: &[&Value]) -> Option<i64> {
+    pods_newest_first.iter().find_map(|p| {
+        arr_at(p, &["status", "initContainerStatuses"])
+            .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
+            .find_map(|cs| {
+                [terminated(cs, "state"), terminated(cs, "lastState")]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| is_oom(t))
+                    .and_then(|t| int_at(t, &["exitCode"]))
+            })
+    })
 }
 
 /// Does this pod belong to `job`? Pods labelled for another Job are not.
@@ -125,7 +142,7 @@ fn failing_message(f: &Failing<'_>) -> String {
     String::new()
 }
 
-pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFacts) {
+pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFacts) {
     let job_name = name(job);
     let status = at(job, &["status"]).filter(|s| s.is_object());
 
@@ -153,26 +170,18 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
     if let Some(c) = deciding {
         out.reason = c.reason.to_owned();
         out.message = c.message.to_owned();
-        out.evidence.push(item(
-            "job",
-            "condition",
-            c.reason,
-            c.message,
-            None,
-            false,
-            job_name,
+        out.evidence.push(condition_item(
+            "job", c.ty, c.reason, c.message, job_name,
         ));
     }
     for c in conditions(status) {
         let is_deciding = deciding.is_some_and(|d| d.ty == c.ty);
         if c.status == "True" && !is_deciding {
-            out.evidence.push(item(
+            out.evidence.push(condition_item(
                 "jobCondition",
-                "condition",
+                c.ty,
                 c.reason,
                 c.message,
-                None,
-                false,
                 job_name,
             ));
         }
@@ -184,6 +193,7 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
 
     let mut pods: Vec<&Value> = children
         .iter()
+        .copied()
         .filter(|c| pod_of_job(c, job_name))
         .collect();
     // Newest first; ties keep capture order.
@@ -209,16 +219,31 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
         out.failure_message = out.message.clone();
     }
 
+    // Every container and init container of a Job's pod is workflow code.
     out.started = pods.iter().any(|p| {
-        arr_at(p, &["status", "containerStatuses"])
+        arr_at(p, &["status", "initContainerStatuses"])
             .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
             .any(container_started)
     });
+    out.oom_exit_code = oom_exit_code(&pods);
     out.task_stopped = outcome == "Failed";
 
     let status_int = |k: &str| status.and_then(|s| int_at(s, &[k])).unwrap_or(0);
     out.total_tasks = int_at(job, &["spec", "completions"]).unwrap_or(1);
     out.completed_tasks = status_int("succeeded");
+    out.tasks_succeeded = out.completed_tasks;
+    // Every pod the Job counts as failed (or has seen fail and not counted
+    // yet) may hold evidence; a pod that did not succeed is counted failed
+    // once the Job is terminal (the controller deletes the active ones).
+    let uncounted = status
+        .map(|s| arr_at(s, &["uncountedTerminatedPods", "failed"]).len() as i64)
+        .unwrap_or(0);
+    let present = pods
+        .iter()
+        .filter(|p| str_at(p, &["status", "phase"]) != "Succeeded")
+        .count() as i64;
+    out.evidence_complete = present >= status_int("failed") + uncounted;
     out.retry_count = if outcome == "Running" {
         status_int("failed")
     } else if pods.is_empty() {

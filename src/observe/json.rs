@@ -52,15 +52,6 @@ pub(crate) fn time_at(v: &Value, keys: &[&str]) -> Option<Timestamp> {
     at(v, keys)?.as_str()?.parse().ok()
 }
 
-/// A non-empty string at `keys` (a `null` or `""` timestamp means "never").
-pub(crate) fn present(v: &Value, keys: &[&str]) -> bool {
-    match at(v, keys) {
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Null) | None => false,
-        Some(_) => true,
-    }
-}
-
 pub(crate) fn kind(v: &Value) -> &str {
     str_at(v, &["kind"])
 }
@@ -156,8 +147,6 @@ mod tests {
         assert_eq!(int_at(&v, &["a", "f"]), Some(2));
         assert_eq!(int_at(&v, &["a", "q"]), Some(7));
         assert!(arr_at(&v, &["a", "s"]).is_empty());
-        assert!(!present(&v, &["a", "n"]));
-        assert!(present(&v, &["a", "s"]));
         assert_eq!(time_at(&v, &["a", "s"]), None);
     }
 }
