@@ -272,15 +272,24 @@ mod tests {
         assert!(!step_started(&waited, "TaskRunTimeout", created));
         // ... and the TaskRun's creationTimestamp from v0.70 on.
         let waited_v070 = json!({"name": "a", "terminated": {"exitCode": 1, "reason": "TaskRunImagePullFailed", "startedAt": "2024-01-01T00:00:00.000Z"}});
-        assert!(!step_started(&waited_v070, "TaskRunImagePullFailed", created));
+        assert!(!step_started(
+            &waited_v070,
+            "TaskRunImagePullFailed",
+            created
+        ));
         // Without the TaskRun's creation time a start time is evidence.
         assert!(step_started(&waited_v070, "TaskRunImagePullFailed", ""));
         let skipped = json!({"name": "b", "terminated": {"exitCode": 1, "reason": "Error", "startedAt": created}, "terminationReason": "Skipped"});
         assert!(!step_started(&skipped, "Failed", created));
         // Any kubelet termination is evidence, even one that never started a process.
-        let start_error = json!({"name": "c", "terminated": {"exitCode": 128, "reason": "StartError"}});
+        let start_error =
+            json!({"name": "c", "terminated": {"exitCode": 128, "reason": "StartError"}});
         assert!(step_started(&start_error, "Failed", created));
-        assert!(step_started(&json!({"running": {"startedAt": "x"}}), "", created));
+        assert!(step_started(
+            &json!({"running": {"startedAt": "x"}}),
+            "",
+            created
+        ));
         assert!(!step_started(
             &json!({"waiting": {"reason": "ImagePullBackOff"}}),
             "",

@@ -170,9 +170,8 @@ pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFac
     if let Some(c) = deciding {
         out.reason = c.reason.to_owned();
         out.message = c.message.to_owned();
-        out.evidence.push(condition_item(
-            "job", c.ty, c.reason, c.message, job_name,
-        ));
+        out.evidence
+            .push(condition_item("job", c.ty, c.reason, c.message, job_name));
     }
     for c in conditions(status) {
         let is_deciding = deciding.is_some_and(|d| d.ty == c.ty);

@@ -112,20 +112,6 @@ pub(crate) fn condition<'a>(status: Option<&'a Value>, ty: &str) -> Option<Cond<
     conditions(status).find(|c| c.ty == ty)
 }
 
-/// Whether an owner reference of `child` points at `owner` (by uid, or by
-/// kind and name when uids are missing from a hand-written capture).
-pub(crate) fn owned_by(child: &Value, owner_kind: &str, owner_name: &str, owner_uid: &str) -> bool {
-    arr_at(child, &["metadata", "ownerReferences"])
-        .iter()
-        .any(|r| {
-            let ruid = str_at(r, &["uid"]);
-            if !ruid.is_empty() && !owner_uid.is_empty() {
-                return ruid == owner_uid;
-            }
-            str_at(r, &["kind"]) == owner_kind && str_at(r, &["name"]) == owner_name
-        })
-}
-
 /// The name of the first owner reference of kind `owner_kind`, if any.
 pub(crate) fn owner_name_of_kind<'a>(child: &'a Value, owner_kind: &str) -> Option<&'a str> {
     arr_at(child, &["metadata", "ownerReferences"])

@@ -9,6 +9,7 @@ mod capture;
 mod containers;
 mod execution;
 mod facts;
+mod grouping;
 mod history;
 mod job;
 mod json;

@@ -185,7 +185,11 @@ impl<'a> Children<'a> {
             .cloned()
             .unwrap_or_default();
         let pod_name = run.pod_name();
-        if let Some(i) = self.pods_by_name.get(pod_name).filter(|_| !pod_name.is_empty()) {
+        if let Some(i) = self
+            .pods_by_name
+            .get(pod_name)
+            .filter(|_| !pod_name.is_empty())
+        {
             idx.push(*i);
         }
         idx.sort_unstable();

@@ -563,14 +563,20 @@ fn exit_code_fact(node: Option<&Node>, d: &mut Diags) -> Option<Fact> {
                     Some(f) => format!("`{path}` is {:?}", f.ty()),
                     None => format!("unknown fact `{path}`{}", did_you_mean(path, ints)),
                 };
-                d.error(n.pos, format!("`exitCode` must be true, false or an Int fact; {why}"));
+                d.error(
+                    n.pos,
+                    format!("`exitCode` must be true, false or an Int fact; {why}"),
+                );
                 None
             }
         },
         _ => {
             d.error(
                 n.pos,
-                format!("`exitCode` must be true, false or an Int fact path, got {}", n.short()),
+                format!(
+                    "`exitCode` must be true, false or an Int fact path, got {}",
+                    n.short()
+                ),
             );
             None
         }
