@@ -232,17 +232,21 @@ pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFac
     out.total_tasks = int_at(job, &["spec", "completions"]).unwrap_or(1);
     out.completed_tasks = status_int("succeeded");
     out.tasks_succeeded = out.completed_tasks;
-    // Every pod the Job counts as failed (or has seen fail and not counted
-    // yet) may hold evidence; a pod that did not succeed is counted failed
-    // once the Job is terminal (the controller deletes the active ones).
+    // Every pod that did not succeed may hold evidence: those the Job
+    // counts as failed (once finished, every pod not terminated is
+    // considered failed, also while it is still terminating), those it saw
+    // fail and has not counted yet, and the still active ones
+    // (trackJobStatusAndRemoveFinalizers, pkg/controller/job). These three
+    // sets are disjoint; `terminating` overlaps `failed` and is left out.
     let uncounted = status
         .map(|s| arr_at(s, &["uncountedTerminatedPods", "failed"]).len() as i64)
         .unwrap_or(0);
+    let expected = status_int("failed") + uncounted + status_int("active");
     let present = pods
         .iter()
         .filter(|p| str_at(p, &["status", "phase"]) != "Succeeded")
         .count() as i64;
-    out.evidence_complete = present >= status_int("failed") + uncounted;
+    out.evidence_complete = present >= expected;
     out.retry_count = if outcome == "Running" {
         status_int("failed")
     } else if pods.is_empty() {
