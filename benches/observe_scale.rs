@@ -48,7 +48,15 @@ fn pipeline_run(out: &mut String, name: &str, uid: &str, refs: &[(String, String
     }
 }
 
-fn task_run(out: &mut String, pr: &str, pr_uid: &str, tr: &str, task: &str, i: usize, failed: bool) {
+fn task_run(
+    out: &mut String,
+    pr: &str,
+    pr_uid: &str,
+    tr: &str,
+    task: &str,
+    i: usize,
+    failed: bool,
+) {
     let (status, reason, code, kubelet) = if failed {
         ("False", "StepFailed", 2, "Error")
     } else {
@@ -65,7 +73,13 @@ fn task_run(out: &mut String, pr: &str, pr_uid: &str, tr: &str, task: &str, i: u
 fn list_of_runs(n: usize) -> String {
     let mut out = String::from("apiVersion: v1\nkind: List\nitems:\n");
     for i in 0..n {
-        pipeline_run(&mut out, &format!("wfe-{i:016x}"), &format!("pr-{i}"), &[], i % 2 == 0);
+        pipeline_run(
+            &mut out,
+            &format!("wfe-{i:016x}"),
+            &format!("pr-{i}"),
+            &[],
+            i % 2 == 0,
+        );
     }
     out
 }
@@ -73,7 +87,9 @@ fn list_of_runs(n: usize) -> String {
 /// One failed PipelineRun with `n` TaskRuns (the last one failed) and a Pod each.
 fn one_big_run(n: usize) -> String {
     let (pr, pr_uid) = ("wfe-00000000000000aa", "pr-big");
-    let refs: Vec<(String, String)> = (0..n).map(|i| (format!("{pr}-t{i}"), format!("t{i}"))).collect();
+    let refs: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("{pr}-t{i}"), format!("t{i}")))
+        .collect();
     let mut out = String::from("apiVersion: v1\nkind: List\nitems:\n");
     pipeline_run(&mut out, pr, pr_uid, &refs, true);
     for (i, (tr, task)) in refs.iter().enumerate() {
@@ -87,7 +103,8 @@ fn decide_all(set: &RuleSet, caps: &[Capture]) -> usize {
     for c in caps {
         let primary = scenario::adopt_capture(&c.primary);
         let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary)).expect("wfe");
-        let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &[], EnvFacts::default());
+        let facts =
+            scenario::facts_for(&wfe, Some(&primary), &c.children, &[], EnvFacts::default());
         let d = decide(&facts, set, scenario::default_now(Some(&c.primary)));
         failed += usize::from(d.failure.is_some());
     }
@@ -100,7 +117,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Median (read, observe + decide) over `RUNS` runs; checks the answer.
-fn measure(set: &RuleSet, text: &str, expect_captures: usize, expect_failed: usize) -> (Duration, Duration) {
+fn measure(
+    set: &RuleSet,
+    text: &str,
+    expect_captures: usize,
+    expect_failed: usize,
+) -> (Duration, Duration) {
     let mut read = Vec::new();
     let mut rest = Vec::new();
     for _ in 0..RUNS {
@@ -143,7 +165,10 @@ fn main() {
         rows.push((n, n, read, rest));
     }
     report(
-        &format!("A List of N PipelineRuns ({} KB at N=10000), one capture each:", list_of_runs(10_000).len() / 1024),
+        &format!(
+            "A List of N PipelineRuns ({} KB at N=10000), one capture each:",
+            list_of_runs(10_000).len() / 1024
+        ),
         &rows,
     );
 
@@ -153,5 +178,8 @@ fn main() {
         let (read, rest) = measure(&set, &text, 1, 1);
         rows.push((n, 2 * n + 1, read, rest));
     }
-    report("\nOne failed PipelineRun with N TaskRuns and N Pods:", &rows);
+    report(
+        "\nOne failed PipelineRun with N TaskRuns and N Pods:",
+        &rows,
+    );
 }
