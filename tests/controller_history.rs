@@ -238,7 +238,11 @@ async fn exhausted_retries_refuses_until_a_failure_is_cleared() {
             d.message
         );
     }
-    assert_eq!(h.creates_of("PipelineRun"), 2, "refused WFEs create nothing");
+    assert_eq!(
+        h.creates_of("PipelineRun"),
+        2,
+        "refused WFEs create nothing"
+    );
 
     clear_block(&h, "e2").await;
     h.create(NS, wfe("e5", target, "tekton", None)).await;

@@ -255,3 +255,71 @@ pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFac
         (pods.len() as i64 - 1).max(0)
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(status: Value) -> Value {
+        json!({"kind": "Job", "metadata": {"name": "j", "uid": "u"},
+            "spec": {"template": {"spec": {"containers": [{"name": "workflow"}]}}},
+            "status": status})
+    }
+
+    fn pod(name: &str, phase: &str, statuses: Value) -> Value {
+        json!({"kind": "Pod", "metadata": {"name": name, "labels": {"job-name": "j"}},
+            "status": {"phase": phase, "initContainerStatuses": statuses["init"], "containerStatuses": statuses["main"]}})
+    }
+
+    fn facts(job: &Value, pods: &[Value]) -> ExecutionFacts {
+        let refs: Vec<&Value> = pods.iter().collect();
+        let mut out = ExecutionFacts::default();
+        job_facts(job, &refs, &mut out);
+        out
+    }
+
+    #[test]
+    fn evidence_is_complete_when_every_counted_pod_is_present() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            "failed": 2, "succeeded": 1});
+        let waiting = json!({"main": [{"name": "workflow", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]});
+        let one = pod("a", "Failed", waiting.clone());
+        let two = pod("b", "Pending", waiting.clone());
+        let done = pod("c", "Succeeded", json!({}));
+        let f = facts(
+            &job(failed.clone()),
+            &[one.clone(), two.clone(), done.clone()],
+        );
+        assert!(f.evidence_complete);
+        assert_eq!(f.tasks_succeeded, 1);
+        // A succeeded pod does not stand for a failed one.
+        assert!(!facts(&job(failed.clone()), &[one.clone(), done]).evidence_complete);
+        // Active pods and failures not counted yet may hold evidence too.
+        let mut more = failed;
+        more["active"] = json!(1);
+        more["uncountedTerminatedPods"] = json!({"failed": ["x"]});
+        assert!(!facts(&job(more.clone()), &[one.clone(), two.clone()]).evidence_complete);
+        let three = pod("d", "Running", waiting.clone());
+        let four = pod("e", "Failed", waiting);
+        assert!(facts(&job(more), &[one, two, three, four]).evidence_complete);
+        // A Job that never created a pod proves itself.
+        let none = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]});
+        assert!(facts(&job(none), &[]).evidence_complete);
+    }
+
+    #[test]
+    fn init_containers_are_workflow_code_and_can_be_oom_killed() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], "failed": 1});
+        let statuses = json!({
+            "init": [{"name": "migrate", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}],
+            "main": [{"name": "workflow", "state": {"waiting": {"reason": "PodInitializing"}}}]});
+        let f = facts(&job(failed), &[pod("a", "Failed", statuses)]);
+        assert!(f.started);
+        assert_eq!(f.oom_exit_code, Some(137));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source == "initContainer" && e.reason == "OOMKilled"));
+    }
+}

@@ -268,4 +268,32 @@ mod tests {
         assert_eq!(f.children_missing, 0);
         assert!(!f.evidence_complete);
     }
+    #[test]
+    fn v070_waiting_steps_did_not_start_and_in_flight_runs_can_be_the_failed_task() {
+        let pr = json!({
+            "kind": "PipelineRun", "metadata": {"name": "r", "uid": "pr"},
+            "status": {
+                "conditions": [{"type": "Succeeded", "status": "False", "reason": "PipelineRunTimeout"}],
+                "childReferences": [{"kind": "TaskRun", "name": "r-a", "pipelineTaskName": "a"}]
+            }
+        });
+        // Tekton asked it to stop; its condition is not False yet.
+        let tr = json!({"kind": "TaskRun", "metadata": {"name": "r-a", "uid": "tr",
+                "creationTimestamp": "2025-01-01T00:00:00Z",
+                "ownerReferences": [{"kind": "PipelineRun", "uid": "pr"}]},
+            "spec": {"status": "TaskRunCancelled"},
+            "status": {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}],
+                "steps": [{"name": "s", "terminated": {"exitCode": 1, "reason": "TaskRunCancelled",
+                    "startedAt": "2025-01-01T00:00:00Z"}}]}});
+        let mut f = ExecutionFacts::default();
+        tekton_facts(&pr, &[&tr], &mut f);
+        assert_eq!(f.failed_task.as_ref().map(|t| t.name.as_str()), Some("r-a"));
+        assert!(!f.started, "startedAt is the TaskRun's creation time");
+        assert!(f.evidence_complete);
+        assert_eq!(f.tasks_succeeded, 0);
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source == "taskRun" && e.condition_type == "Succeeded"));
+    }
 }
