@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use super::source::Origin;
-use super::ReloadError;
+use super::{ErrorLocation, ReloadError};
 
 pub(crate) const REASON_APPLIED: &str = "RulesApplied";
 pub(crate) const REASON_REJECTED: &str = "RulesRejected";
@@ -52,24 +52,6 @@ pub(crate) fn applied(revision: &str, previous: Option<&str>, files: usize) -> E
 /// that keeps deciding (`None` at startup: then nothing does).
 pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDraft> {
     let locations = error.locations();
-    let full: Vec<String> = if locations.is_empty() {
-        error
-            .to_string()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| cut(l, MAX_LINE))
-            .collect()
-    } else {
-        locations
-            .iter()
-            .map(|l| {
-                // The first line only; a colon that introduced the rest goes too.
-                let text = l.to_string();
-                let first = text.lines().next().unwrap_or("").trim_end_matches(':');
-                cut(first, MAX_LINE)
-            })
-            .collect()
-    };
     let header = |part: usize, parts: usize| {
         let of = if parts > 1 {
             format!(" (part {}/{parts})", part + 1)
@@ -81,41 +63,15 @@ pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDr
             None => format!("rules refused; the engine cannot start{of}:"),
         }
     };
-    let mut notes = pack(&full, &header);
-    let mut total = full.len();
+    let mut lines = problem_lines(error, &locations);
+    let mut notes = pack(&lines, &header);
     if notes.len() > MAX_PARTS && !locations.is_empty() {
         // Too many to explain each: the positions alone, then.
-        let positions: Vec<String> = locations
-            .iter()
-            .map(|l| {
-                if l.column == 0 {
-                    format!("{}:{}", l.file, l.line)
-                } else {
-                    format!("{}:{}:{}", l.file, l.line, l.column)
-                }
-            })
-            .collect();
-        notes = pack(&positions, &header);
-        total = positions.len();
+        lines = locations.iter().map(position).collect();
+        notes = pack(&lines, &header);
     }
     if notes.len() > MAX_PARTS {
-        notes.truncate(MAX_PARTS);
-        let room = body_room(&header);
-        if let Some(last) = notes.last_mut() {
-            while last.len() + TRAILER_ROOM > room {
-                match last.rfind('\n') {
-                    Some(i) => last.truncate(i),
-                    None => break,
-                }
-            }
-        }
-        let shown: usize = notes.iter().map(|n| line_count(n)).sum();
-        if let Some(last) = notes.last_mut() {
-            last.push_str(&format!(
-                "\n… {} more: GET /rules or the engine log",
-                total.saturating_sub(shown)
-            ));
-        }
+        keep_parts_with_trailer(&mut notes, lines.len(), body_room(&header));
     }
     let parts = notes.len();
     notes
@@ -128,6 +84,58 @@ pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDr
             part,
         })
         .collect()
+}
+
+/// One line per problem: `file:line:col: message` (its first line), or the
+/// error's own lines when it points nowhere (a timeout).
+fn problem_lines(error: &ReloadError, locations: &[ErrorLocation]) -> Vec<String> {
+    if locations.is_empty() {
+        return error
+            .to_string()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| cut(l, MAX_LINE))
+            .collect();
+    }
+    locations
+        .iter()
+        .map(|l| {
+            // The first line only; a colon that introduced the rest goes too.
+            let text = l.to_string();
+            let first = text.lines().next().unwrap_or("").trim_end_matches(':');
+            cut(first, MAX_LINE)
+        })
+        .collect()
+}
+
+/// `file:line:col`, or `file:line` when the column is unknown.
+fn position(l: &ErrorLocation) -> String {
+    if l.column == 0 {
+        format!("{}:{}", l.file, l.line)
+    } else {
+        format!("{}:{}:{}", l.file, l.line, l.column)
+    }
+}
+
+/// Keep [`MAX_PARTS`] notes and end the last with how many of `total`
+/// problems are not shown.
+fn keep_parts_with_trailer(notes: &mut Vec<String>, total: usize, room: usize) {
+    notes.truncate(MAX_PARTS);
+    if let Some(last) = notes.last_mut() {
+        while last.len() + TRAILER_ROOM > room {
+            match last.rfind('\n') {
+                Some(i) => last.truncate(i),
+                None => break,
+            }
+        }
+    }
+    let shown: usize = notes.iter().map(|n| line_count(n)).sum();
+    if let Some(last) = notes.last_mut() {
+        last.push_str(&format!(
+            "\n… {} more: GET /rules or the engine log",
+            total.saturating_sub(shown)
+        ));
+    }
 }
 
 fn line_count(body: &str) -> usize {
@@ -321,7 +329,7 @@ mod tests {
         let e = ReloadError::TestsFailed {
             failed: 1,
             details: String::new(),
-            locations: vec![super::super::ErrorLocation {
+            locations: vec![ErrorLocation {
                 file: "local.test.yaml".into(),
                 line: 12,
                 column: 0,
