@@ -16,6 +16,7 @@ use super::model::{
 use super::sandbox::Sandbox;
 use super::template::Template;
 use super::testcase::{RuleTestDoc, TestCase};
+use super::testcheck::{check_case, Expectations};
 use super::yaml::{Kind, Node, Pos};
 
 /// Reason of failures no classification rule matches, when `defaultReason` is omitted.
@@ -740,6 +741,15 @@ pub fn summary(doc: &Doc<'_>, d: &mut Diags) -> Option<(SummaryPolicy, SummarySp
 }
 
 pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans)> {
+    rule_test_with(doc, Expectations::Required, d)
+}
+
+/// A `RuleTest` document; `exp` says whether cases must carry expectations.
+pub fn rule_test_with(
+    doc: &Doc<'_>,
+    exp: Expectations,
+    d: &mut Diags,
+) -> Option<(RuleTestDoc, TestSpans)> {
     let f = Fields::new(doc.spec, &["cases"], "RuleTest spec", d)?;
     let items = f.req("cases", d).and_then(|n| list(n, "cases", d))?;
     let mut cases = Vec::new();
@@ -760,6 +770,9 @@ pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans
         match serde_json::from_value::<TestCase>(item.to_json()) {
             Ok(mut case) => {
                 case.line = item.pos.line;
+                let before = d.errors.len();
+                check_case(item, &case, exp, d);
+                ok &= d.errors.len() == before;
                 spans.cases.push((case.name.clone(), item.pos));
                 cases.push(case);
             }

@@ -1,0 +1,225 @@
+//! Field-by-field comparison of two decisions on the same inputs: what
+//! `wfe-engine diff` prints and what shadow evaluation of a candidate rule
+//! set counts. Pure. Field names are stable (they label a metric and key the
+//! JSON record), and the set is closed, so a metric label has a bounded
+//! number of values.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::decision::Decision;
+use super::record::{record, DecisionRecord};
+use crate::observe::Facts;
+
+/// A compared field of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Phase,
+    Reason,
+    WasExecutionFailure,
+    FailedTaskName,
+    FailedPipelineTask,
+    FailedTaskIndex,
+    ExitCode,
+    Message,
+    Summary,
+    Hold,
+    HoldUntil,
+    RequeueAfterSeconds,
+    Conditions,
+    Events,
+    Effects,
+    Rule,
+    ClassificationRule,
+    RulesError,
+}
+
+impl Field {
+    /// Every field, in the order changes are listed.
+    pub const ALL: [Field; 18] = [
+        Field::Phase,
+        Field::Reason,
+        Field::WasExecutionFailure,
+        Field::FailedTaskName,
+        Field::FailedPipelineTask,
+        Field::FailedTaskIndex,
+        Field::ExitCode,
+        Field::Message,
+        Field::Summary,
+        Field::Hold,
+        Field::HoldUntil,
+        Field::RequeueAfterSeconds,
+        Field::Conditions,
+        Field::Events,
+        Field::Effects,
+        Field::Rule,
+        Field::ClassificationRule,
+        Field::RulesError,
+    ];
+
+    /// The stable name (JSON key, metric label value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Phase => "phase",
+            Field::Reason => "reason",
+            Field::WasExecutionFailure => "wasExecutionFailure",
+            Field::FailedTaskName => "failedTaskName",
+            Field::FailedPipelineTask => "failedPipelineTask",
+            Field::FailedTaskIndex => "failedTaskIndex",
+            Field::ExitCode => "exitCode",
+            Field::Message => "message",
+            Field::Summary => "summary",
+            Field::Hold => "hold",
+            Field::HoldUntil => "holdUntil",
+            Field::RequeueAfterSeconds => "requeueAfterSeconds",
+            Field::Conditions => "conditions",
+            Field::Events => "events",
+            Field::Effects => "effects",
+            Field::Rule => "rule",
+            Field::ClassificationRule => "classificationRule",
+            Field::RulesError => "rulesError",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Field::from_name(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown field {s}")))
+    }
+}
+
+/// One field that differs: its value under the base and the candidate set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: Field,
+    pub base: Value,
+    pub candidate: Value,
+}
+
+/// The value of one field of a decision (JSON, `null` when absent).
+pub fn field_value(field: Field, r: &DecisionRecord, d: &Decision) -> Value {
+    match field {
+        Field::Phase => json!(r.phase),
+        Field::Reason => json!(r.reason),
+        Field::WasExecutionFailure => json!(r.was_execution_failure),
+        Field::FailedTaskName => json!(r.failed_task_name),
+        Field::FailedPipelineTask => json!(r.failed_pipeline_task),
+        Field::FailedTaskIndex => json!(r.failed_task_index),
+        Field::ExitCode => json!(r.exit_code),
+        Field::Message => json!(r.message),
+        Field::Summary => json!(r.summary),
+        Field::Hold => json!(r.hold.as_ref().map(|h| &h.reason)),
+        Field::HoldUntil => json!(r.hold.as_ref().map(|h| &h.until)),
+        Field::RequeueAfterSeconds => json!(d
+            .requeue_after
+            .map(|x| x.as_millis() as f64 / 1000.0)),
+        Field::Conditions => json!(d
+            .status
+            .conditions
+            .iter()
+            .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message}))
+            .collect::<Vec<_>>()),
+        Field::Events => json!(d
+            .events
+            .iter()
+            .map(|e| json!({"type": e.type_, "reason": e.reason, "message": e.message}))
+            .collect::<Vec<_>>()),
+        Field::Effects => json!(d.effects.iter().map(|e| e.kind).collect::<Vec<_>>()),
+        Field::Rule => json!(r.rule),
+        Field::ClassificationRule => json!(r.classification_rule),
+        Field::RulesError => json!(r.rules_error),
+    }
+}
+
+/// Every field whose value differs between two decisions made on the same
+/// facts at the same instant. The rule set revision is not a field: it
+/// always differs between two sets and is carried by [`DecisionDiff`].
+pub fn compare(
+    facts: &Facts,
+    now: Timestamp,
+    base: &Decision,
+    cand: &Decision,
+) -> Vec<FieldChange> {
+    let rb = record(facts, base, now);
+    let rc = record(facts, cand, now);
+    Field::ALL
+        .into_iter()
+        .filter_map(|f| {
+            let (b, c) = (field_value(f, &rb, base), field_value(f, &rc, cand));
+            (b != c).then_some(FieldChange {
+                field: f,
+                base: b,
+                candidate: c,
+            })
+        })
+        .collect()
+}
+
+/// One decision that two rule sets make differently: the `diff -o json`
+/// line, and the shadow evaluation's record of a disagreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionDiff {
+    /// Where the inputs came from: a capture file, a rule test case, a WFE.
+    pub source: String,
+    /// The execution object, `kind/namespace/name`, when there is one.
+    pub primary: Option<String>,
+    /// The WorkflowExecution decided for, `namespace/name`.
+    pub wfe: String,
+    pub now: String,
+    pub base_revision: String,
+    pub candidate_revision: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Compare and, when anything differs, build the record.
+pub fn diff(
+    source: &str,
+    primary: Option<String>,
+    facts: &Facts,
+    now: Timestamp,
+    base: &Decision,
+    cand: &Decision,
+) -> Option<DecisionDiff> {
+    let changes = compare(facts, now, base, cand);
+    if changes.is_empty() {
+        return None;
+    }
+    Some(DecisionDiff {
+        source: source.to_string(),
+        primary,
+        wfe: format!("{}/{}", facts.wfe.namespace, facts.wfe.name),
+        now: now.to_string(),
+        base_revision: base.revision.clone(),
+        candidate_revision: cand.revision.clone(),
+        changes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_round_trip_and_are_unique() {
+        let mut names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        for f in Field::ALL {
+            assert_eq!(Field::from_name(f.name()), Some(f));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Field::ALL.len());
+    }
+}
