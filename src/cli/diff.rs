@@ -13,7 +13,7 @@ use super::output::{stdout, CliError};
 use super::table::{Column, Cut, Table};
 use crate::engine::cases::run_case;
 use crate::engine::replay::{replay_capture, Given};
-use crate::engine::{decide, diff, DecisionDiff, FieldChange};
+use crate::engine::{decide, diff, DecisionDiff, Field, FieldChange};
 use crate::observe;
 use crate::rules::flow::flow;
 use crate::rules::{self, RuleSet, RuleTestDoc, TestCase};
@@ -102,12 +102,7 @@ impl Printer {
                 writeln!(out, "{line}")?;
             }
             DiffFormat::Table | DiffFormat::Wide => {
-                let mut source = d.source.clone();
-                if let Some(p) = &d.primary {
-                    if !d.source.contains('#') && d.source.ends_with(".yaml") {
-                        source = format!("{source} {p}");
-                    }
-                }
+                let source = &d.source;
                 for (i, ch) in d.changes.iter().enumerate() {
                     let (b, c) = shown(ch, self.table.is_wide());
                     let src = if i == 0 {
@@ -124,11 +119,37 @@ impl Printer {
     }
 }
 
+/// An event or condition in one line: `[type status] reason: message`.
+fn item(v: Option<&Value>) -> String {
+    let Some(v) = v else { return "-".into() };
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    let head = match (s("type"), s("status")) {
+        (t, "") | ("Normal" | "Warning", t) if t.is_empty() => String::new(),
+        ("Normal" | "Warning", _) => String::new(),
+        (t, st) => format!("{t} {st} "),
+    };
+    format!("{head}{}: {}", s("reason"), s("message"))
+}
+
 /// Both values as shown in a table: for multi-line text, the first line
-/// that differs (the rest is in `-o json`).
+/// that differs; for events and conditions, the first item that differs;
+/// long text from a little before where the two part (everything whole in
+/// `-o wide` and `-o json`).
 fn shown(ch: &FieldChange, wide: bool) -> (String, String) {
-    match (&ch.base, &ch.candidate) {
-        (Value::String(b), Value::String(c)) if !wide && (b.contains('\n') || c.contains('\n')) => {
+    let (b, c) = match (&ch.base, &ch.candidate) {
+        (Value::String(b), Value::String(c)) if wide => {
+            return (b.replace('\n', " ⏎ "), c.replace('\n', " ⏎ "))
+        }
+        _ if wide => return (flow(&ch.base), flow(&ch.candidate)),
+        (Value::Array(b), Value::Array(c))
+            if matches!(ch.field, Field::Conditions | Field::Events) =>
+        {
+            let i = (0..b.len().max(c.len()))
+                .find(|&i| b.get(i) != c.get(i))
+                .unwrap_or(0);
+            (item(b.get(i)), item(c.get(i)))
+        }
+        (Value::String(b), Value::String(c)) if b.contains('\n') || c.contains('\n') => {
             let (bl, cl): (Vec<&str>, Vec<&str>) = (b.lines().collect(), c.lines().collect());
             let i = (0..bl.len().max(cl.len()))
                 .find(|&i| bl.get(i) != cl.get(i))
@@ -138,7 +159,24 @@ fn shown(ch: &FieldChange, wide: bool) -> (String, String) {
         }
         (Value::String(b), Value::String(c)) => (b.clone(), c.clone()),
         (b, c) => (flow(b), flow(c)),
+    };
+    skip_common(&b, &c)
+}
+
+/// Drop most of a long common start, keeping a few characters of context.
+fn skip_common(b: &str, c: &str) -> (String, String) {
+    const KEEP: usize = 6;
+    let same = b
+        .chars()
+        .zip(c.chars())
+        .take_while(|(x, y)| x == y)
+        .count();
+    if same <= KEEP + 8 {
+        return (b.to_string(), c.to_string());
     }
+    let from = same - KEEP;
+    let tail = |s: &str| format!("…{}", s.chars().skip(from).collect::<String>());
+    (tail(b), tail(c))
 }
 
 /// Test-case inputs without their expectations, to find the same case in
@@ -175,11 +213,16 @@ pub fn run(a: &DiffArgs) -> Result<(), CliError> {
         for file in observe::capture_files(path).map_err(|e| CliError::Input(e.to_string()))? {
             let caps =
                 observe::read_capture_file(&file).map_err(|e| CliError::Input(e.to_string()))?;
+            let several = caps.len() > 1;
             for c in &caps {
                 let r = replay_capture(c, &given).map_err(|e| CliError::Input(e.0))?;
                 let db = decide(&r.facts, &base, r.now);
                 let dc = decide(&r.facts, &cand, r.now);
-                let d = diff(&c.file, r.primary.clone(), &r.facts, r.now, &db, &dc);
+                let source = match (several, r.primary.as_deref()) {
+                    (true, Some(p)) => format!("{}#{}", c.file, p.rsplit('/').next().unwrap_or(p)),
+                    _ => c.file.clone(),
+                };
+                let d = diff(&source, r.primary.clone(), &r.facts, r.now, &db, &dc);
                 p.one(&mut out, d)?;
             }
         }

@@ -82,6 +82,14 @@ impl Field {
         }
     }
 
+    /// A field that only says when to look again. A change of it alone does
+    /// not make two decisions differ: a policy change moves every terminal
+    /// WFE's next look (its lock release), and what is decided *then* is
+    /// what differs (and is compared then). It is shown beside other changes.
+    pub fn is_scheduling(self) -> bool {
+        self == Field::RequeueAfterSeconds
+    }
+
     pub fn from_name(name: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -122,9 +130,11 @@ pub fn field_value(field: Field, r: &DecisionRecord, d: &Decision) -> Value {
         Field::Summary => json!(r.summary),
         Field::Hold => json!(r.hold.as_ref().map(|h| &h.reason)),
         Field::HoldUntil => json!(r.hold.as_ref().map(|h| &h.until)),
-        Field::RequeueAfterSeconds => json!(d
-            .requeue_after
-            .map(|x| x.as_millis() as f64 / 1000.0)),
+        Field::RequeueAfterSeconds => match d.requeue_after {
+            None => Value::Null,
+            Some(x) if x.subsec_millis() == 0 => json!(x.as_secs()),
+            Some(x) => json!(x.as_millis() as f64 / 1000.0),
+        },
         Field::Conditions => json!(d
             .status
             .conditions
@@ -184,7 +194,8 @@ pub struct DecisionDiff {
     pub changes: Vec<FieldChange>,
 }
 
-/// Compare and, when anything differs, build the record.
+/// Compare and, when the decisions differ (more than in when to look
+/// again, see [`Field::is_scheduling`]), build the record.
 pub fn diff(
     source: &str,
     primary: Option<String>,
@@ -194,7 +205,7 @@ pub fn diff(
     cand: &Decision,
 ) -> Option<DecisionDiff> {
     let changes = compare(facts, now, base, cand);
-    if changes.is_empty() {
+    if changes.iter().all(|c| c.field.is_scheduling()) {
         return None;
     }
     Some(DecisionDiff {
