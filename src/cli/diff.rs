@@ -166,11 +166,7 @@ fn shown(ch: &FieldChange, wide: bool) -> (String, String) {
 /// Drop most of a long common start, keeping a few characters of context.
 fn skip_common(b: &str, c: &str) -> (String, String) {
     const KEEP: usize = 6;
-    let same = b
-        .chars()
-        .zip(c.chars())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let same = b.chars().zip(c.chars()).take_while(|(x, y)| x == y).count();
     if same <= KEEP + 8 {
         return (b.to_string(), c.to_string());
     }

@@ -8,6 +8,7 @@ mod diag;
 mod duration;
 pub mod embedded;
 mod error;
+mod expr_check;
 mod fields;
 pub mod flow;
 mod kinds;
