@@ -27,6 +27,17 @@ pub struct Row<'a> {
     pub facts: Option<&'a [(&'static str, Value)]>,
 }
 
+/// A record as printed (serialized in field order, unlike a JSON map).
+#[derive(serde::Serialize)]
+struct Printed<'a> {
+    #[serde(flatten)]
+    record: &'a DecisionRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facts: Option<Map<String, Value>>,
+}
+
 /// The evaluation instants seen so far, for the footer.
 #[derive(Default)]
 struct Nows {
@@ -103,20 +114,17 @@ impl Printer {
         }
     }
 
-    fn value(&self, row: &Row<'_>) -> Value {
-        let mut m = match serde_json::to_value(row.record) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        if self.explain {
-            m.insert("trace".into(), trace_json(row.decision));
+    /// The record with `trace` and `facts` after its keys, in order.
+    fn value<'r>(&self, row: &'r Row<'_>) -> Printed<'r> {
+        Printed {
+            record: row.record,
+            trace: self.explain.then(|| trace_json(row.decision)),
+            facts: row.facts.map(|f| {
+                f.iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect::<Map<String, Value>>()
+            }),
         }
-        if let Some(f) = row.facts {
-            let facts: Map<String, Value> =
-                f.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-            m.insert("facts".into(), Value::Object(facts));
-        }
-        Value::Object(m)
     }
 
     pub fn row(&mut self, out: &mut impl Write, row: &Row<'_>) -> io::Result<()> {
