@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::output::{stdout, CliError};
-use super::table::{Column, Cut, Table};
+use super::table::{cut, Column, Cut, Table};
+
+/// Width of the SOURCE column.
+const SOURCE_WIDTH: usize = 40;
 use crate::engine::cases::run_case;
 use crate::engine::replay::{replay_capture, Given};
 use crate::engine::{decide, diff, DecisionDiff, Field, FieldChange};
@@ -79,10 +82,10 @@ impl Printer {
     fn new(format: DiffFormat, headers: bool) -> Printer {
         let c = |header, width, cut| Column { header, width, cut };
         let cols = vec![
-            c("SOURCE", 34, Cut::Start),
+            c("SOURCE", SOURCE_WIDTH, Cut::Start),
             c("FIELD", 19, Cut::End),
-            c("BASE", 31, Cut::End),
-            c("CANDIDATE", 30, Cut::End),
+            c("BASE", 28, Cut::End),
+            c("CANDIDATE", VALUE_WIDTH, Cut::End),
         ];
         Printer {
             format,
@@ -103,6 +106,18 @@ impl Printer {
             }
             DiffFormat::Table | DiffFormat::Wide => {
                 let source = &d.source;
+                // A capture path keeps its end (the file name), a test case
+                // its start (file:line and name).
+                let how = if source.contains(' ') {
+                    Cut::End
+                } else {
+                    Cut::Start
+                };
+                let source = if self.table.is_wide() {
+                    source.clone()
+                } else {
+                    cut(source, SOURCE_WIDTH, how)
+                };
                 for (i, ch) in d.changes.iter().enumerate() {
                     let (b, c) = shown(ch, self.table.is_wide());
                     let src = if i == 0 {
@@ -157,15 +172,29 @@ fn shown(ch: &FieldChange, wide: bool) -> (String, String) {
             let line = |ls: &[&str]| format!("L{}: {}", i + 1, ls.get(i).copied().unwrap_or(""));
             (line(&bl), line(&cl))
         }
-        (Value::String(b), Value::String(c)) => (b.clone(), c.clone()),
-        (b, c) => (flow(b), flow(c)),
+        (b, c) => (plain(b), plain(c)),
     };
-    skip_common(&b, &c)
+    skip_common(&b, &c, VALUE_WIDTH)
 }
 
-/// Drop most of a long common start, keeping a few characters of context.
-fn skip_common(b: &str, c: &str) -> (String, String) {
+/// Width of the narrower of the BASE and CANDIDATE columns.
+const VALUE_WIDTH: usize = 27;
+
+/// A value in a cell: text as it is, anything else as one line of YAML.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => flow(other),
+    }
+}
+
+/// Drop most of a long common start of values too wide for their column,
+/// keeping a few characters of context.
+fn skip_common(b: &str, c: &str, width: usize) -> (String, String) {
     const KEEP: usize = 6;
+    if b.chars().count() <= width && c.chars().count() <= width {
+        return (b.to_string(), c.to_string());
+    }
     let same = b.chars().zip(c.chars()).take_while(|(x, y)| x == y).count();
     if same <= KEEP + 8 {
         return (b.to_string(), c.to_string());
@@ -281,14 +310,17 @@ fn compare_case(
         }
     };
     for (b, c) in sb.iter().zip(&sc) {
-        let mut source = format!(
-            "{}:{} {} / {}",
-            doc.id.file, case.line, doc.id.name, case.name
-        );
-        let step = b.label();
-        if !step.is_empty() {
-            source = format!("{source} {step}");
-        }
+        // The step first: a table cuts long names at the end.
+        let source = match b.index {
+            Some(i) => format!(
+                "{}:{} step {}: {}",
+                doc.id.file,
+                case.line,
+                i + 1,
+                case.name
+            ),
+            None => format!("{}:{} {}", doc.id.file, case.line, case.name),
+        };
         let d = diff(
             &source,
             b.primary.clone(),
