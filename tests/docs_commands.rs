@@ -162,8 +162,11 @@ fn apply_directive(d: &str, next: Option<&Block>, ws: &Path, at: &str) {
             let block = next.unwrap_or_else(|| panic!("{at}: insert-before needs a block"));
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(text.contains(&q[0]), "{at}: {file} has no {:?}", q[0]);
-            std::fs::write(&path, text.replacen(&q[0], &format!("{}{}", block.body, q[0]), 1))
-                .unwrap();
+            std::fs::write(
+                &path,
+                text.replacen(&q[0], &format!("{}{}", block.body, q[0]), 1),
+            )
+            .unwrap();
         }
         "write" => {
             let block = next.unwrap_or_else(|| panic!("{at}: write needs a block"));

@@ -222,6 +222,76 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{decide, scenario};
+    use crate::rules::{embedded, load_sources, RuleSet};
+
+    fn sets() -> (RuleSet, RuleSet) {
+        let base = load_sources(embedded::sources()).unwrap();
+        let mut files = embedded::sources();
+        for f in &mut files {
+            if f.name == "history.yaml" {
+                let t = String::from_utf8(f.content.clone()).unwrap();
+                f.content = t.replace("period: 5m", "period: 2m").into_bytes();
+            }
+        }
+        (base, load_sources(files).unwrap())
+    }
+
+    fn facts_after(history_phase: &str) -> Facts {
+        let wfe = crate::observe::wfe_from_value(&scenario::default_wfe(
+            "next",
+            "default",
+            scenario::DEFAULT_TARGET,
+            "tekton",
+        ))
+        .unwrap();
+        let h = scenario::history_entry(
+            &serde_json::json!({"name": "before", "phase": history_phase, "completionTime": "2026-03-01T10:00:00Z"}),
+            scenario::DEFAULT_TARGET,
+            0,
+        )
+        .unwrap();
+        scenario::facts_for(&wfe, None, &[], &[h], Default::default())
+    }
+
+    #[test]
+    fn a_shorter_cooldown_changes_a_hold_field_by_field() {
+        let (base, cand) = sets();
+        let facts = facts_after("Completed");
+        let now: Timestamp = "2026-03-01T10:03:00Z".parse().unwrap();
+        let (b, c) = (decide(&facts, &base, now), decide(&facts, &cand, now));
+        let d = diff("s", None, &facts, now, &b, &c).expect("the decisions differ");
+        let names: Vec<&str> = d.changes.iter().map(|c| c.field.name()).collect();
+        assert!(
+            names.contains(&"phase") && names.contains(&"hold") && names.contains(&"effects"),
+            "{names:?}"
+        );
+        let phase = &d.changes[0];
+        assert_eq!(
+            (phase.base.as_str(), phase.candidate.as_str()),
+            (Some("Pending"), Some("Running"))
+        );
+        assert_eq!(d.wfe, "default/next");
+        assert_ne!(d.base_revision, d.candidate_revision);
+        // The same set on the same facts: nothing differs.
+        assert!(compare(&facts, now, &b, &decide(&facts, &base, now)).is_empty());
+    }
+
+    #[test]
+    fn a_requeue_alone_is_no_difference() {
+        let (base, cand) = sets();
+        // A finished WFE holding no lock: only when it is looked at again moves.
+        let mut facts = facts_after("Completed");
+        facts.wfe.phase = "Completed".into();
+        let now: Timestamp = "2026-03-01T10:01:00Z".parse().unwrap();
+        let (b, c) = (decide(&facts, &base, now), decide(&facts, &cand, now));
+        let changes = compare(&facts, now, &b, &c);
+        assert!(
+            changes.iter().all(|c| c.field.is_scheduling()),
+            "{changes:?}"
+        );
+        assert!(diff("s", None, &facts, now, &b, &c).is_none());
+    }
 
     #[test]
     fn field_names_round_trip_and_are_unique() {
