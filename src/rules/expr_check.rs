@@ -192,13 +192,13 @@ fn literal(b: &[u8], i: usize) -> Option<Lit> {
 }
 
 fn compatible(ty: FactType, lit: Lit) -> bool {
-    match (ty, lit) {
-        (_, Lit::Unit) => true,
-        (FactType::Str, Lit::Str) => true,
-        (FactType::Int | FactType::Time, Lit::Int) => true,
-        (FactType::Bool, Lit::Bool) => true,
-        _ => false,
-    }
+    matches!(
+        (ty, lit),
+        (_, Lit::Unit)
+            | (FactType::Str, Lit::Str)
+            | (FactType::Int | FactType::Time, Lit::Int)
+            | (FactType::Bool, Lit::Bool)
+    )
 }
 
 fn lit_name(l: Lit) -> &'static str {

@@ -61,7 +61,7 @@ fn text_end(n: &Node) -> Pos {
     }
 }
 
-fn find_case<'a>(docs: &'a [Node], line: u32) -> Option<&'a Node> {
+fn find_case(docs: &[Node], line: u32) -> Option<&Node> {
     docs.iter().find_map(|d| {
         let cases = d.get("spec")?.get("cases")?;
         match &cases.kind {
@@ -130,7 +130,7 @@ pub fn update_expectations(text: &str, edits: &[ExpectEdit]) -> Result<String, S
         let (s, t) = range(text, &starts, &docs, e)?;
         ranges.push((s, t, flow(&e.value)));
     }
-    ranges.sort_by(|a, b| b.0.cmp(&a.0));
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out = text.to_string();
     for (s, t, v) in ranges {
         out.replace_range(s..t, &v);
