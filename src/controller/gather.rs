@@ -116,8 +116,7 @@ async fn gather(view: &View<'_>, wfe: &WorkflowExecution) -> Result<Observed, Co
 
 /// Put an execution object (from the cache or a fresh GET) into `observed`.
 pub(crate) fn set_execution(stores: &Stores, observed: &mut Observed, found: FoundExecution) {
-    let name = found.object.metadata.name.clone().unwrap_or_default();
-    observed.children = stores.children_of(found.engine, &name);
+    observed.children = stores.children_of(&found);
     observed.execution_json = serde_json::to_value(&*found.object).ok();
     observed.execution = Some(found);
 }
@@ -222,5 +221,8 @@ async fn fresh_children(
             }
         }
     }
+    // The name label also matches a previous run's lingering children.
+    let uid = found.object.metadata.uid.as_deref().unwrap_or("");
+    crate::observe::retain_own_children(&found.engine.api_resource().kind, uid, &mut out);
     Ok(out)
 }

@@ -332,6 +332,13 @@ pub fn newest_timestamp<'a>(values: impl IntoIterator<Item = &'a Value>) -> Opti
     best
 }
 
+/// The default evaluation instant of a capture alone: its newest observed
+/// timestamp, else [`FALLBACK_NOW`] (`engine::replay` also counts `--wfe`
+/// and `--history`, and a live capture's time).
+pub fn default_now(primary: Option<&Value>) -> Timestamp {
+    newest_timestamp(primary).unwrap_or_else(fallback_now)
+}
+
 /// The fixed instant of [`FALLBACK_NOW`].
 pub fn fallback_now() -> Timestamp {
     FALLBACK_NOW.parse().unwrap_or(Timestamp::UNIX_EPOCH)

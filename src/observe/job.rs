@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::containers::{container_started, item, pod_evidence};
+use super::containers::{condition_item, container_started, pod_evidence};
 use super::facts::{ExecutionFacts, FailedTask};
 use super::json::{arr_at, at, conditions, int_at, kind, label, name, str_at, time_at};
 
@@ -37,6 +37,23 @@ fn failing(cs: &Value) -> bool {
 
 fn oom_killed(cs: &Value) -> bool {
     terminated(cs, "state").is_some_and(is_oom) || terminated(cs, "lastState").is_some_and(is_oom)
+}
+
+/// Exit code of the newest OOM kill among the pods (newest first): init
+/// containers and containers, now or before a restart.
+fn oom_exit_code(pods_newest_first: &[&Value]) -> Option<i64> {
+    pods_newest_first.iter().find_map(|p| {
+        arr_at(p, &["status", "initContainerStatuses"])
+            .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
+            .find_map(|cs| {
+                [terminated(cs, "state"), terminated(cs, "lastState")]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| is_oom(t))
+                    .and_then(|t| int_at(t, &["exitCode"]))
+            })
+    })
 }
 
 /// Does this pod belong to `job`? Pods labelled for another Job are not.
@@ -125,7 +142,7 @@ fn failing_message(f: &Failing<'_>) -> String {
     String::new()
 }
 
-pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFacts) {
+pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFacts) {
     let job_name = name(job);
     let status = at(job, &["status"]).filter(|s| s.is_object());
 
@@ -153,26 +170,17 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
     if let Some(c) = deciding {
         out.reason = c.reason.to_owned();
         out.message = c.message.to_owned();
-        out.evidence.push(item(
-            "job",
-            "condition",
-            c.reason,
-            c.message,
-            None,
-            false,
-            job_name,
-        ));
+        out.evidence
+            .push(condition_item("job", c.ty, c.reason, c.message, job_name));
     }
     for c in conditions(status) {
         let is_deciding = deciding.is_some_and(|d| d.ty == c.ty);
         if c.status == "True" && !is_deciding {
-            out.evidence.push(item(
+            out.evidence.push(condition_item(
                 "jobCondition",
-                "condition",
+                c.ty,
                 c.reason,
                 c.message,
-                None,
-                false,
                 job_name,
             ));
         }
@@ -184,6 +192,7 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
 
     let mut pods: Vec<&Value> = children
         .iter()
+        .copied()
         .filter(|c| pod_of_job(c, job_name))
         .collect();
     // Newest first; ties keep capture order.
@@ -209,16 +218,35 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
         out.failure_message = out.message.clone();
     }
 
+    // Every container and init container of a Job's pod is workflow code.
     out.started = pods.iter().any(|p| {
-        arr_at(p, &["status", "containerStatuses"])
+        arr_at(p, &["status", "initContainerStatuses"])
             .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
             .any(container_started)
     });
+    out.oom_exit_code = oom_exit_code(&pods);
     out.task_stopped = outcome == "Failed";
 
     let status_int = |k: &str| status.and_then(|s| int_at(s, &[k])).unwrap_or(0);
     out.total_tasks = int_at(job, &["spec", "completions"]).unwrap_or(1);
     out.completed_tasks = status_int("succeeded");
+    out.tasks_succeeded = out.completed_tasks;
+    // Every pod that did not succeed may hold evidence: those the Job
+    // counts as failed (once finished, every pod not terminated is
+    // considered failed, also while it is still terminating), those it saw
+    // fail and has not counted yet, and the still active ones
+    // (trackJobStatusAndRemoveFinalizers, pkg/controller/job). These three
+    // sets are disjoint; `terminating` overlaps `failed` and is left out.
+    let uncounted = status
+        .map(|s| arr_at(s, &["uncountedTerminatedPods", "failed"]).len() as i64)
+        .unwrap_or(0);
+    let expected = status_int("failed") + uncounted + status_int("active");
+    let present = pods
+        .iter()
+        .filter(|p| str_at(p, &["status", "phase"]) != "Succeeded")
+        .count() as i64;
+    out.evidence_complete = present >= expected;
     out.retry_count = if outcome == "Running" {
         status_int("failed")
     } else if pods.is_empty() {
@@ -226,4 +254,72 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
     } else {
         (pods.len() as i64 - 1).max(0)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(status: Value) -> Value {
+        json!({"kind": "Job", "metadata": {"name": "j", "uid": "u"},
+            "spec": {"template": {"spec": {"containers": [{"name": "workflow"}]}}},
+            "status": status})
+    }
+
+    fn pod(name: &str, phase: &str, statuses: Value) -> Value {
+        json!({"kind": "Pod", "metadata": {"name": name, "labels": {"job-name": "j"}},
+            "status": {"phase": phase, "initContainerStatuses": statuses["init"], "containerStatuses": statuses["main"]}})
+    }
+
+    fn facts(job: &Value, pods: &[Value]) -> ExecutionFacts {
+        let refs: Vec<&Value> = pods.iter().collect();
+        let mut out = ExecutionFacts::default();
+        job_facts(job, &refs, &mut out);
+        out
+    }
+
+    #[test]
+    fn evidence_is_complete_when_every_counted_pod_is_present() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            "failed": 2, "succeeded": 1});
+        let waiting = json!({"main": [{"name": "workflow", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]});
+        let one = pod("a", "Failed", waiting.clone());
+        let two = pod("b", "Pending", waiting.clone());
+        let done = pod("c", "Succeeded", json!({}));
+        let f = facts(
+            &job(failed.clone()),
+            &[one.clone(), two.clone(), done.clone()],
+        );
+        assert!(f.evidence_complete);
+        assert_eq!(f.tasks_succeeded, 1);
+        // A succeeded pod does not stand for a failed one.
+        assert!(!facts(&job(failed.clone()), &[one.clone(), done]).evidence_complete);
+        // Active pods and failures not counted yet may hold evidence too.
+        let mut more = failed;
+        more["active"] = json!(1);
+        more["uncountedTerminatedPods"] = json!({"failed": ["x"]});
+        assert!(!facts(&job(more.clone()), &[one.clone(), two.clone()]).evidence_complete);
+        let three = pod("d", "Running", waiting.clone());
+        let four = pod("e", "Failed", waiting);
+        assert!(facts(&job(more), &[one, two, three, four]).evidence_complete);
+        // A Job that never created a pod proves itself.
+        let none = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]});
+        assert!(facts(&job(none), &[]).evidence_complete);
+    }
+
+    #[test]
+    fn init_containers_are_workflow_code_and_can_be_oom_killed() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], "failed": 1});
+        let statuses = json!({
+            "init": [{"name": "migrate", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}],
+            "main": [{"name": "workflow", "state": {"waiting": {"reason": "PodInitializing"}}}]});
+        let f = facts(&job(failed), &[pod("a", "Failed", statuses)]);
+        assert!(f.started);
+        assert_eq!(f.oom_exit_code, Some(137));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source == "initContainer" && e.reason == "OOMKilled"));
+    }
 }
