@@ -132,7 +132,13 @@ fn corpus_facts_agree_with_expected_yaml() {
                 "failedTaskIndex of {ctx}"
             );
             let reason = exp["reason"].as_str().unwrap();
-            if reason == "TaskFailed" || reason == "OOMKilled" {
+            // The shipped OOM rule reports the killed container's code
+            // (`execution.oomExitCode`), which may be a sidecar's or an
+            // init container's; other failures the failed task's.
+            if reason == "OOMKilled" {
+                let code = f.oom_exit_code;
+                assert_eq!(code, exp["exitCode"].as_i64(), "oomExitCode of {ctx}");
+            } else if reason == "TaskFailed" {
                 assert_eq!(f.exit_code, exp["exitCode"].as_i64(), "exitCode of {ctx}");
             }
         } else {

@@ -65,12 +65,13 @@ fn pod_of_job(pod: &Value, job: &str) -> bool {
     named.is_none_or(|n| n == job)
 }
 
-/// Position of a container in the Job's pod template (else in the pod spec).
-fn template_index(job: &Value, pod: &Value, cs: &Value, status_pos: usize) -> i64 {
+/// Position of a container in the Job's pod template (else in the pod spec),
+/// counted in its own list: `containers` or `initContainers`.
+fn template_index(job: &Value, pod: &Value, list: &str, cs: &Value, status_pos: usize) -> i64 {
     let cname = str_at(cs, &["name"]);
     let by_name = |list: &[Value]| list.iter().position(|c| str_at(c, &["name"]) == cname);
-    by_name(arr_at(job, &["spec", "template", "spec", "containers"]))
-        .or_else(|| by_name(arr_at(pod, &["spec", "containers"])))
+    by_name(arr_at(job, &["spec", "template", "spec", list]))
+        .or_else(|| by_name(arr_at(pod, &["spec", list])))
         .unwrap_or(status_pos) as i64
 }
 
@@ -79,24 +80,47 @@ struct Failing<'a> {
     index: i64,
 }
 
+/// Container status lists of a pod, in the order a failure is looked for:
+/// the workflow containers first, then init containers (a failed init
+/// container keeps the others waiting, so both never fail together; a
+/// native sidecar stopped after the workflow failed must not win).
+const STATUS_LISTS: [(&str, &str); 2] = [
+    ("containerStatuses", "containers"),
+    ("initContainerStatuses", "initContainers"),
+];
+
 /// The failing container: the newest pod with an OOM kill if there is one
 /// (a deadline after repeated OOM kills is still an OOM), else the newest
-/// pod with any failing container; the first such container in template order.
-fn failing_container<'a>(job: &Value, pods_newest_first: &[&'a Value]) -> Option<Failing<'a>> {
+/// pod with any failing container, else (the Job failed, say by its
+/// deadline, while its container still ran) the newest pod with a running
+/// container; in that pod the first such container in template order.
+fn failing_container<'a>(
+    job: &Value,
+    pods_newest_first: &[&'a Value],
+    job_failed: bool,
+) -> Option<Failing<'a>> {
     let pick = |pred: &dyn Fn(&Value) -> bool| {
         pods_newest_first.iter().find_map(|pod| {
-            arr_at(pod, &["status", "containerStatuses"])
-                .iter()
-                .enumerate()
-                .filter(|(_, cs)| pred(cs))
-                .map(|(i, cs)| Failing {
-                    cs,
-                    index: template_index(job, pod, cs, i),
-                })
-                .min_by_key(|f| f.index)
+            STATUS_LISTS.iter().find_map(|(statuses, list)| {
+                arr_at(pod, &["status", statuses])
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, cs)| pred(cs))
+                    .map(|(i, cs)| Failing {
+                        cs,
+                        index: template_index(job, pod, list, cs, i),
+                    })
+                    .min_by_key(|f| f.index)
+            })
         })
     };
-    pick(&oom_killed).or_else(|| pick(&failing))
+    pick(&oom_killed)
+        .or_else(|| pick(&failing))
+        .or_else(|| job_failed.then(|| pick(&running)).flatten())
+}
+
+fn running(cs: &Value) -> bool {
+    at(cs, &["state", "running"]).is_some_and(Value::is_object)
 }
 
 fn failing_exit_code(f: &Failing<'_>) -> Option<i64> {
@@ -205,7 +229,7 @@ pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFac
         pod_evidence(pod, false, &mut out.evidence);
     }
 
-    if let Some(f) = failing_container(job, &pods) {
+    if let Some(f) = failing_container(job, &pods, outcome == "Failed") {
         out.failed_task = Some(FailedTask {
             name: str_at(f.cs, &["name"]).to_owned(),
             pipeline_task: None,
