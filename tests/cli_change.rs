@@ -186,17 +186,35 @@ fn diff_lists_exactly_the_decisions_the_three_edits_change() {
         .filter(|s| s.starts_with("lifecycle.test.yaml") || s.starts_with("sequences.test.yaml"))
         .collect();
     let expected = [
-        "the cooldown holds until the longest remaining one ends",
-        "an already held WFE re-decided writes nothing and emits no event step 1",
-        "an already held WFE re-decided writes nothing and emits no event step 2",
-        "the lock of a WFE whose release falls due now is left to its owner",
-        "the lock is held during the cooldown and the WFE wakes up when it ends",
-        "fail, backoff, retry, cooldown, success resets the count step 3",
+        (
+            "",
+            "the cooldown holds until the longest remaining one ends",
+        ),
+        (
+            " step 1: ",
+            "an already held WFE re-decided writes nothing and emits no event",
+        ),
+        (
+            " step 2: ",
+            "an already held WFE re-decided writes nothing and emits no event",
+        ),
+        (
+            "",
+            "the lock of a WFE whose release falls due now is left to its owner",
+        ),
+        (
+            "",
+            "the lock is held during the cooldown and the WFE wakes up when it ends",
+        ),
+        (
+            " step 3: ",
+            "fail, backoff, retry, cooldown, success resets the count",
+        ),
     ];
-    for e in expected {
+    for (step, e) in expected {
         assert!(
-            cases.iter().any(|c| c.contains(e)),
-            "{e} not listed in {cases:?}"
+            cases.iter().any(|c| c.contains(e) && c.contains(step)),
+            "{step}{e} not listed in {cases:?}"
         );
     }
     assert_eq!(cases.len(), expected.len(), "nothing else: {cases:?}");
