@@ -180,10 +180,19 @@ pub fn run_explain(a: &ExplainArgs) -> Result<(), CliError> {
     )?;
     printer.end(&mut out, &rules.revision, true)?;
     let verdict = verdict(&replay.facts, &d, &rules, replay.now);
-    for l in &verdict.lines {
-        writeln!(out, "{l}")?;
-    }
     out.flush()?;
+    // JSON and YAML stay parseable: the verdict goes to stderr there.
+    if matches!(a.format, Format::Json | Format::Yaml) {
+        let mut err = std::io::stderr().lock();
+        for l in &verdict.lines {
+            writeln!(err, "{l}")?;
+        }
+    } else {
+        for l in &verdict.lines {
+            writeln!(out, "{l}")?;
+        }
+        out.flush()?;
+    }
     if verdict.agrees {
         Ok(())
     } else {
