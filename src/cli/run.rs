@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::kube_client::{client, UsageError};
 use crate::controller::leader::{default_identity, default_lease_namespace};
 use crate::controller::{
     run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
@@ -116,13 +117,14 @@ impl LeaderElectionArgs {
     }
 }
 
-fn rules_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+fn rules_dir(arg: Option<&Path>) -> Result<PathBuf, UsageError> {
     if let Some(p) = arg {
-        anyhow::ensure!(
-            p.is_dir(),
-            "rules directory {} does not exist or is not a directory",
-            p.display()
-        );
+        if !p.is_dir() {
+            return Err(UsageError(format!(
+                "rules directory {} does not exist or is not a directory",
+                p.display()
+            )));
+        }
         return Ok(p.to_path_buf());
     }
     for candidate in [Path::new(DEFAULT_RULES_DIR), Path::new("rules")] {
@@ -130,25 +132,9 @@ fn rules_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(candidate.to_path_buf());
         }
     }
-    anyhow::bail!(
+    Err(UsageError(format!(
         "no rules directory: pass --rules DIR (looked in {DEFAULT_RULES_DIR} and ./rules)"
-    )
-}
-
-async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("using kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no cluster configuration found")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    )))
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,7 @@ pub const ACCEPTED_KINDS: &[&str] = &[
     "WorkflowExecution",
     "Event",
     "List",
+    super::capture_info::CAPTURE_KIND,
 ];
 
 /// One execution object with what belongs to it.
@@ -42,6 +43,9 @@ pub struct Capture {
     pub children: Vec<Value>,
     /// WorkflowExecution documents of the file.
     pub wfes: Vec<Value>,
+    /// The header of a live capture (`wfe-engine capture`). Only such a
+    /// capture may lack an execution object; `primary` is then `Null`.
+    pub info: Option<super::capture_info::CaptureInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,15 +96,27 @@ pub enum CaptureError {
     NoPrimary { file: String, found: String },
     #[error("{dir}: no *.yaml, *.yml or *.json capture files in the directory")]
     EmptyDirectory { dir: String },
+    #[error("{file}: {message}")]
+    BadHeader { file: String, message: String },
 }
 
 /// Reads captures from a file, every `*.yaml`/`*.yml`/`*.json` of a
 /// directory (sorted by name, not recursive, skipping hidden files and the
 /// corpus answer file `expected.yaml`), or `-` for stdin.
 pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
+    let mut out = Vec::new();
+    for f in capture_files(path)? {
+        out.extend(read_capture_file(&f)?);
+    }
+    Ok(out)
+}
+
+/// The capture files `read_captures` would read for `path`, in order: the
+/// path itself for a file or `-`, else the directory's capture files. Lets
+/// a caller read and decide one file at a time (bounded memory).
+pub fn capture_files(path: &Path) -> Result<Vec<std::path::PathBuf>, CaptureError> {
     if path == Path::new("-") {
-        let text = read_limited("-", std::io::stdin().lock(), None)?;
-        return parse_captures("-", &text);
+        return Ok(vec![path.to_path_buf()]);
     }
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| CaptureError::Io {
@@ -108,7 +124,7 @@ pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
         source,
     })?;
     if !meta.is_dir() {
-        return read_file(path);
+        return Ok(vec![path.to_path_buf()]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| CaptureError::Io {
         file: shown.clone(),
@@ -136,11 +152,16 @@ pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
         return Err(CaptureError::EmptyDirectory { dir: shown });
     }
     files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        out.extend(read_file(&f)?);
+    Ok(files)
+}
+
+/// Reads the captures of one file (`-` for stdin).
+pub fn read_capture_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
+    if path == Path::new("-") {
+        let text = read_limited("-", std::io::stdin().lock(), None)?;
+        return parse_captures("-", &text);
     }
-    Ok(out)
+    read_file(path)
 }
 
 fn read_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
