@@ -66,3 +66,16 @@ pub struct Context {
     /// Whether the execution namespace accepts new objects.
     pub namespace: Arc<NamespaceView>,
 }
+
+impl Context {
+    /// The read side, for [`super::gather::observe_wfe`].
+    pub(crate) fn view(&self) -> super::gather::View<'_> {
+        super::gather::View {
+            client: &self.client,
+            config: &self.config,
+            stores: &self.stores,
+            engines: &self.engines,
+            namespace_phase: self.namespace.phase(),
+        }
+    }
+}

@@ -19,6 +19,31 @@ use super::readiness::Readiness;
 use super::rejection::NamespaceSignal;
 use crate::observe::{NAMESPACE_ACTIVE, NAMESPACE_MISSING, NAMESPACE_TERMINATING};
 
+/// The phase of namespace `name` read once (`wfe-engine capture`): `""`
+/// when it cannot be read.
+pub(crate) async fn probe_phase(client: &Client, name: &str) -> String {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.get_opt(name).await {
+        Ok(ns) => phase_of(ns.as_ref()).fact().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn phase_of(ns: Option<&Namespace>) -> Phase {
+    match ns {
+        None => Phase::Missing,
+        Some(n) => {
+            let terminating = n.metadata.deletion_timestamp.is_some()
+                || n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
+            if terminating {
+                Phase::Terminating
+            } else {
+                Phase::Active
+            }
+        }
+    }
+}
+
 /// Readiness source name.
 const SOURCE: &str = "execution-namespace";
 /// How long a phase learned from a create answer stands when the namespace
@@ -143,19 +168,7 @@ impl NamespaceView {
     }
 
     fn observed(&self, ns: Option<&Namespace>) {
-        let phase = match ns {
-            None => Phase::Missing,
-            Some(n) => {
-                let terminating = n.metadata.deletion_timestamp.is_some()
-                    || n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-                if terminating {
-                    Phase::Terminating
-                } else {
-                    Phase::Active
-                }
-            }
-        };
-        self.set(phase, true);
+        self.set(phase_of(ns), true);
     }
 
     fn watch_failed(&self, e: &watcher::Error) {

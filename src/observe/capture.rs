@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{kind, label, name, namespace, owned_by, str_at, uid};
+use super::json::str_at;
 
 /// Largest capture file read (8 MiB). A real capture is a few KB; anything
 /// near this size is a mistake (a log, a dump) and parsing it would only cost
@@ -29,6 +29,7 @@ pub const ACCEPTED_KINDS: &[&str] = &[
     "WorkflowExecution",
     "Event",
     "List",
+    super::capture_info::CAPTURE_KIND,
 ];
 
 /// One execution object with what belongs to it.
@@ -42,6 +43,9 @@ pub struct Capture {
     pub children: Vec<Value>,
     /// WorkflowExecution documents of the file.
     pub wfes: Vec<Value>,
+    /// The header of a live capture (`wfe-engine capture`). Only such a
+    /// capture may lack an execution object; `primary` is then `Null`.
+    pub info: Option<super::capture_info::CaptureInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,15 +96,27 @@ pub enum CaptureError {
     NoPrimary { file: String, found: String },
     #[error("{dir}: no *.yaml, *.yml or *.json capture files in the directory")]
     EmptyDirectory { dir: String },
+    #[error("{file}: {message}")]
+    BadHeader { file: String, message: String },
 }
 
 /// Reads captures from a file, every `*.yaml`/`*.yml`/`*.json` of a
 /// directory (sorted by name, not recursive, skipping hidden files and the
 /// corpus answer file `expected.yaml`), or `-` for stdin.
 pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
+    let mut out = Vec::new();
+    for f in capture_files(path)? {
+        out.extend(read_capture_file(&f)?);
+    }
+    Ok(out)
+}
+
+/// The capture files `read_captures` would read for `path`, in order: the
+/// path itself for a file or `-`, else the directory's capture files. Lets
+/// a caller read and decide one file at a time (bounded memory).
+pub fn capture_files(path: &Path) -> Result<Vec<std::path::PathBuf>, CaptureError> {
     if path == Path::new("-") {
-        let text = read_limited("-", std::io::stdin().lock(), None)?;
-        return parse_captures("-", &text);
+        return Ok(vec![path.to_path_buf()]);
     }
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| CaptureError::Io {
@@ -108,7 +124,7 @@ pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
         source,
     })?;
     if !meta.is_dir() {
-        return read_file(path);
+        return Ok(vec![path.to_path_buf()]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| CaptureError::Io {
         file: shown.clone(),
@@ -136,11 +152,16 @@ pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
         return Err(CaptureError::EmptyDirectory { dir: shown });
     }
     files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        out.extend(read_file(&f)?);
+    Ok(files)
+}
+
+/// Reads the captures of one file (`-` for stdin).
+pub fn read_capture_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
+    if path == Path::new("-") {
+        let text = read_limited("-", std::io::stdin().lock(), None)?;
+        return parse_captures("-", &text);
     }
-    Ok(out)
+    read_file(path)
 }
 
 fn read_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
@@ -187,7 +208,7 @@ fn read_limited(file: &str, r: impl Read, known_size: Option<u64>) -> Result<Str
 /// Parses capture text (YAML stream or JSON) and groups it into captures.
 pub fn parse_captures(file_name: &str, text: &str) -> Result<Vec<Capture>, CaptureError> {
     let docs = parse_documents(file_name, text)?;
-    group(file_name, docs)
+    super::grouping::group(file_name, docs)
 }
 
 /// Parses capture text into Kubernetes objects: `List`s are flattened,
@@ -325,140 +346,4 @@ fn flatten(
     }
     out.push(doc);
     Ok(())
-}
-
-fn same_ns(a: &Value, b: &Value) -> bool {
-    let (x, y) = (namespace(a), namespace(b));
-    x.is_empty() || y.is_empty() || x == y
-}
-
-/// Splits objects into captures: one per primary, children attached by owner
-/// reference or Tekton/Job labels; unattached children go to the only
-/// primary when there is exactly one.
-fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, CaptureError> {
-    let mut primaries: Vec<Value> = Vec::new();
-    let mut children: Vec<Value> = Vec::new();
-    let mut wfes: Vec<Value> = Vec::new();
-    for d in docs {
-        match kind(&d) {
-            k if PRIMARY_KINDS.contains(&k) => primaries.push(d),
-            k if CHILD_KINDS.contains(&k) => children.push(d),
-            "WorkflowExecution" => wfes.push(d),
-            _ => {} // Events
-        }
-    }
-    // A PipelineRun owned by another PipelineRun of the file is a child
-    // (pipelines in pipelines).
-    let nested: Vec<bool> = primaries
-        .iter()
-        .map(|p| {
-            kind(p) == "PipelineRun"
-                && primaries.iter().any(|q| {
-                    !std::ptr::eq(p, q)
-                        && kind(q) == "PipelineRun"
-                        && owned_by(p, "PipelineRun", name(q), uid(q))
-                })
-        })
-        .collect();
-    if nested.iter().any(|n| *n) {
-        let mut kept = Vec::new();
-        for (p, n) in primaries.into_iter().zip(nested) {
-            if n {
-                children.push(p);
-            } else {
-                kept.push(p);
-            }
-        }
-        primaries = kept;
-    }
-    if primaries.is_empty() {
-        let mut found: Vec<&str> = children.iter().chain(&wfes).map(kind).collect();
-        found.sort_unstable();
-        found.dedup();
-        return Err(CaptureError::NoPrimary {
-            file: file.into(),
-            found: if found.is_empty() {
-                "nothing".into()
-            } else {
-                found.join(", ")
-            },
-        });
-    }
-
-    let owner_of = |c: &Value| -> Option<usize> {
-        primaries.iter().position(|p| {
-            if !same_ns(p, c) {
-                return false;
-            }
-            if owned_by(c, kind(p), name(p), uid(p)) {
-                return true;
-            }
-            match kind(p) {
-                "PipelineRun" => label(c, "tekton.dev/pipelineRun") == Some(name(p)),
-                _ => {
-                    label(c, "batch.kubernetes.io/job-name").or_else(|| label(c, "job-name"))
-                        == Some(name(p))
-                        || (!uid(p).is_empty()
-                            && label(c, "batch.kubernetes.io/controller-uid")
-                                .or_else(|| label(c, "controller-uid"))
-                                == Some(uid(p)))
-                }
-            }
-        })
-    };
-    let sole = (primaries.len() == 1).then_some(0);
-    // Runs first, so pods can follow the TaskRun they belong to.
-    let mut run_owner: Vec<Option<usize>> = vec![None; children.len()];
-    for (i, c) in children.iter().enumerate() {
-        if kind(c) != "Pod" {
-            run_owner[i] = owner_of(c).or(sole);
-        }
-    }
-    for (i, c) in children.iter().enumerate() {
-        if kind(c) == "Pod" {
-            let via_taskrun = || {
-                let tr = label(c, "tekton.dev/taskRun")
-                    .or_else(|| super::json::owner_name_of_kind(c, "TaskRun"))?;
-                children
-                    .iter()
-                    .position(|t| kind(t) == "TaskRun" && name(t) == tr && same_ns(t, c))
-                    .and_then(|j| run_owner[j])
-            };
-            run_owner[i] = via_taskrun().or_else(|| owner_of(c)).or(sole);
-        }
-    }
-
-    let mut out: Vec<Capture> = primaries
-        .into_iter()
-        .map(|p| Capture {
-            file: file.into(),
-            primary: p,
-            children: Vec::new(),
-            wfes: Vec::new(),
-        })
-        .collect();
-    for (c, o) in children.into_iter().zip(run_owner) {
-        if let Some(o) = o {
-            out[o].children.push(c);
-        }
-    }
-    // A WFE goes to the capture whose object it labels; otherwise to all.
-    for w in wfes {
-        let target = out.iter().position(|cap| {
-            label(&cap.primary, super::execution::OWNER_LABEL) == Some(name(&w))
-                && same_ns_label(&cap.primary, &w)
-        });
-        match target {
-            Some(i) => out[i].wfes.push(w),
-            None => out.iter_mut().for_each(|cap| cap.wfes.push(w.clone())),
-        }
-    }
-    Ok(out)
-}
-
-fn same_ns_label(primary: &Value, wfe: &Value) -> bool {
-    match label(primary, super::execution::OWNER_NAMESPACE_LABEL) {
-        Some(ns) => namespace(wfe).is_empty() || ns == namespace(wfe),
-        None => true,
-    }
 }

@@ -1,22 +1,22 @@
-//! Building a candidate set: load and validate the whole directory, then run
+//! Building a candidate set: load and validate the whole set, then run
 //! its own rule tests. Runs on a dedicated thread under an overall timeout:
 //! a hostile set is already operation-limited by the sandbox, and the timeout
 //! bounds whatever the sandbox does not (a thread that overruns is abandoned,
 //! never joined, so it cannot stall the reloader or the runtime's shutdown).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::source::Candidate;
 use super::status::ErrorLocation;
 use super::ReloadError;
 use crate::engine::testing::{run_rule_tests, TestReport};
-use crate::rules::{load_dir, RuleSet};
+use crate::rules::RuleSet;
 
-/// Load `dir` and (when `run_tests`) gate it on its rule tests.
+/// Load `candidate` and (when `run_tests`) gate it on its rule tests.
 pub(crate) async fn build_candidate(
-    dir: PathBuf,
+    candidate: Candidate,
     run_tests: bool,
     timeout: Duration,
 ) -> Result<RuleSet, ReloadError> {
@@ -25,7 +25,7 @@ pub(crate) async fn build_candidate(
         .name("wfe-rules-gate".into())
         .spawn(move || {
             // The receiver is gone only after a timeout; the result is moot then.
-            let _ = tx.send(load_and_test(dir, run_tests));
+            let _ = tx.send(load_and_test(candidate, run_tests));
         })
         .map_err(ReloadError::Thread)?;
     match tokio::time::timeout(timeout, rx).await {
@@ -36,8 +36,8 @@ pub(crate) async fn build_candidate(
     }
 }
 
-fn load_and_test(dir: PathBuf, run_tests: bool) -> Result<RuleSet, ReloadError> {
-    let set = load_dir(&dir).map_err(ReloadError::Invalid)?;
+fn load_and_test(candidate: Candidate, run_tests: bool) -> Result<RuleSet, ReloadError> {
+    let set = candidate.load().map_err(ReloadError::Invalid)?;
     if run_tests {
         let report = run_rule_tests(&set);
         if report.failed > 0 || !report.failures.is_empty() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::catalog::{Fact, FactType};
 use super::diag::{did_you_mean, Diags};
+use super::expr_check;
 use super::fields::{list, one_or_many, string, Fields};
 use super::matcher::{Context, Matcher};
 use super::model::{
@@ -16,6 +17,7 @@ use super::model::{
 use super::sandbox::Sandbox;
 use super::template::Template;
 use super::testcase::{RuleTestDoc, TestCase};
+use super::testcheck::{check_case, Expectations};
 use super::yaml::{Kind, Node, Pos};
 
 /// Reason of failures no classification rule matches, when `defaultReason` is omitted.
@@ -134,11 +136,28 @@ impl Doc<'_> {
 }
 
 fn matcher(n: &Node, ctx: Context, doc: &Doc<'_>, d: &mut Diags) -> Option<Matcher> {
-    Matcher::compile(n, ctx, doc.sandbox, d)
+    let before = d.errors.len();
+    let m = Matcher::compile(n, ctx, doc.sandbox, d);
+    if ctx == Context::Facts && d.errors.len() == before {
+        let before = d.errors.len();
+        expr_check::check_matcher(n, d);
+        if d.errors.len() != before {
+            return None;
+        }
+    }
+    m
 }
 
 fn template(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<Template> {
-    Template::compile(n, doc.sandbox, d)
+    let before = d.errors.len();
+    let t = Template::compile(n, doc.sandbox, d);
+    if d.errors.len() == before {
+        expr_check::check_template(n, d);
+        if d.errors.len() != before {
+            return None;
+        }
+    }
+    t
 }
 
 /// Compile an optional template; `Err` when present but invalid.
@@ -274,7 +293,8 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
     let when = f
         .opt("when")
         .and_then(|n| matcher(n, Context::Facts, doc, d));
-    spans.unconditional = when.as_ref().is_none_or(Matcher::is_always);
+    spans.unconditional = when.as_ref().is_none_or(Matcher::is_always)
+        || f.opt("when").is_some_and(expr_check::always_holds);
     let hold = f.opt("hold").and_then(|n| hold(n, doc, d));
     let failure = match f.opt("failure") {
         None => None,
@@ -515,10 +535,11 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
             let when = rf
                 .opt("when")
                 .and_then(|n| matcher(n, Context::Facts, doc, d));
-            let exit_code = rf.opt_bool("exitCode", d).ok().flatten().unwrap_or(false);
+            let exit_code = exit_code_fact(rf.opt("exitCode"), d);
             let message = opt_template(&rf, "message", doc, d).ok().flatten();
             let name_pos = rf.get("name").map_or(r.pos, |n| n.pos);
-            let unconditional = when.as_ref().is_none_or(Matcher::is_always);
+            let unconditional = when.as_ref().is_none_or(Matcher::is_always)
+                || rf.opt("when").is_some_and(expr_check::always_holds);
             if let (Some(name), Some(reason)) = (name, reason) {
                 spans.rules.push((name_pos, reason_pos, unconditional));
                 rules.push(ClassRule {
@@ -545,6 +566,45 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
         default_reason: default_reason?,
     };
     Some((c, spans))
+}
+
+/// A classification rule's `exitCode`: `true` reports `execution.exitCode`,
+/// a path reports that Int fact (`execution.oomExitCode`), `false` or
+/// absent reports none.
+fn exit_code_fact(node: Option<&Node>, d: &mut Diags) -> Option<Fact> {
+    let n = node?;
+    match &n.kind {
+        Kind::Bool(true) => Some(Fact::ExecExitCode),
+        Kind::Bool(false) => None,
+        Kind::Str(path) => match Fact::from_path(path) {
+            Some(f) if f.ty() == FactType::Int => Some(f),
+            found => {
+                let ints = Fact::ALL
+                    .iter()
+                    .filter(|f| f.ty() == FactType::Int)
+                    .map(|f| f.path());
+                let why = match found {
+                    Some(f) => format!("`{path}` is {:?}", f.ty()),
+                    None => format!("unknown fact `{path}`{}", did_you_mean(path, ints)),
+                };
+                d.error(
+                    n.pos,
+                    format!("`exitCode` must be true, false or an Int fact; {why}"),
+                );
+                None
+            }
+        },
+        _ => {
+            d.error(
+                n.pos,
+                format!(
+                    "`exitCode` must be true, false or an Int fact path, got {}",
+                    n.short()
+                ),
+            );
+            None
+        }
+    }
 }
 
 pub fn backoff(doc: &Doc<'_>, d: &mut Diags) -> Option<(BackoffPolicy, BackoffSpans)> {
@@ -743,6 +803,15 @@ pub fn summary(doc: &Doc<'_>, d: &mut Diags) -> Option<(SummaryPolicy, SummarySp
 }
 
 pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans)> {
+    rule_test_with(doc, Expectations::Required, d)
+}
+
+/// A `RuleTest` document; `exp` says whether cases must carry expectations.
+pub fn rule_test_with(
+    doc: &Doc<'_>,
+    exp: Expectations,
+    d: &mut Diags,
+) -> Option<(RuleTestDoc, TestSpans)> {
     let f = Fields::new(doc.spec, &["cases"], "RuleTest spec", d)?;
     let items = f.req("cases", d).and_then(|n| list(n, "cases", d))?;
     let mut cases = Vec::new();
@@ -763,6 +832,9 @@ pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans
         match serde_json::from_value::<TestCase>(item.to_json()) {
             Ok(mut case) => {
                 case.line = item.pos.line;
+                let before = d.errors.len();
+                check_case(item, &case, exp, d);
+                ok &= d.errors.len() == before;
                 spans.cases.push((case.name.clone(), item.pos));
                 cases.push(case);
             }
