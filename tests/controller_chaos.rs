@@ -74,8 +74,7 @@ const SCRIPTS: [Script; 5] = [
     Script::DeleteUnblock,
 ];
 
-/// The lock-reuse scripts: they need children attached to their run by
-/// owner uid (issue 9), see `chaos_lock_reuse_while_children_linger`.
+/// The lock-reuse scripts, run in `chaos_lock_reuse_while_children_linger`.
 const REUSE: [Script; 2] = [Script::ReuseJob, Script::ReuseTekton];
 
 impl Script {
@@ -358,11 +357,9 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
 }
 
 /// A lock name reused while the previous run's pods and TaskRuns linger:
-/// a failure must never be read from them. Passes once children attach to
-/// their run by owner uid in the controller's stores and fresh reads (issue
-/// 9, `i9-observe`); verified on a merge of both branches.
+/// a failure must never be read from them (children attach to their run by
+/// owner uid in the controller's stores and fresh reads, issue 9).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs children attached by owner uid (issue 9, i9-observe)"]
 async fn chaos_lock_reuse_while_children_linger() {
     chaos(&REUSE).await;
 }
