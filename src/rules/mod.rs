@@ -13,6 +13,7 @@ mod kinds;
 pub mod limits;
 mod load;
 pub mod matcher;
+pub mod regex_budget;
 mod rhai_engine;
 mod model;
 pub mod sandbox;

@@ -11,6 +11,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 
 use super::catalog::{AttemptField, EvidenceField, Fact};
 use super::error::EvalError;
+use super::regex_budget::RegexBudget;
 use super::limits::{before_eval, EvalScope, Limit};
 pub use super::limits::{
     DECISION_TIME_LIMIT, MAX_ARRAY_LEN, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_FUNCTIONS,
@@ -114,6 +115,8 @@ fn script_error(message: String, pos: Position) -> ScriptError {
 pub struct Sandbox {
     engine: Engine,
     library: AST,
+    /// The set's regexes are compiled under one budget (see regex_budget.rs).
+    pub(crate) regexes: RegexBudget,
 }
 
 impl fmt::Debug for Sandbox {
@@ -132,6 +135,7 @@ impl Default for Sandbox {
         Sandbox {
             engine: new_engine(),
             library: AST::empty(),
+            regexes: RegexBudget::default(),
         }
     }
 }
@@ -210,7 +214,11 @@ impl Sandbox {
             library = library.merge(&ast);
         }
         if errors.is_empty() {
-            Ok(Sandbox { engine, library })
+            Ok(Sandbox {
+                engine,
+                library,
+                regexes: RegexBudget::default(),
+            })
         } else {
             Err(errors)
         }
