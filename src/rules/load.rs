@@ -234,7 +234,11 @@ fn header<'a>(doc: &'a Node, d: &mut Diags) -> Option<Header<'a>> {
             "metadata",
             d,
         )?;
-        mf.req_str("name", d)
+        let name = mf.req_str("name", d)?;
+        if let Some(n) = mf.get("name") {
+            kinds::check_rule_name(&name, n, d);
+        }
+        Some(name)
     });
     let spec = f.req("spec", d);
     if !kind_ok || api.as_deref() != Some(API_VERSION) {

@@ -16,6 +16,7 @@ pub mod matcher;
 pub mod regex_budget;
 mod rhai_engine;
 mod model;
+mod names;
 pub mod sandbox;
 pub mod template;
 pub mod testcase;
