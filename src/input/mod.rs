@@ -15,6 +15,7 @@ mod dir;
 mod error;
 mod file;
 mod text;
+pub mod yaml;
 
 pub use dir::{list_dir, ByteBudget, Entry, EntryKind};
 pub use error::InputError;
