@@ -70,14 +70,9 @@ pub fn run(a: &DryRunArgs) -> i32 {
 
 fn read_wfes(path: &PathBuf) -> Result<Vec<WorkflowExecution>, String> {
     let name = path.display().to_string();
-    let text = if name == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| format!("-: {e}"))?;
-        s
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?
-    };
+    let text = crate::input::read_path(path, observe::MAX_CAPTURE_BYTES)
+        .and_then(|bytes| crate::input::to_text(path, bytes))
+        .map_err(|e| e.to_string())?;
     let docs = observe::parse_documents(&name, &text).map_err(|e| e.to_string())?;
     docs.iter()
         .filter(|d| !d.is_null())

@@ -47,14 +47,14 @@ pub fn run(a: &TestArgs) -> i32 {
         sources.retain(|s| !s.name.contains(".test."));
         let mut extra_names = Vec::new();
         for f in &a.files {
-            match std::fs::read(f) {
+            match crate::input::read_file(f, rules::MAX_FILE_BYTES as u64) {
                 Ok(content) => {
                     let name = f.display().to_string();
                     extra_names.push(name.clone());
                     sources.push(SourceFile { name, content });
                 }
                 Err(e) => {
-                    eprintln!("error: {}: {e}", f.display());
+                    eprintln!("error: {e}");
                     return EXIT_USAGE;
                 }
             }
@@ -84,20 +84,7 @@ pub fn run(a: &TestArgs) -> i32 {
 }
 
 fn read_dir_sources(dir: &std::path::Path) -> Result<Vec<SourceFile>, String> {
-    let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.')
-            || !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".rhai"))
-        {
-            continue;
-        }
-        let content = std::fs::read(entry.path()).map_err(|e| format!("{name}: {e}"))?;
-        out.push(SourceFile { name, content });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    rules::read_sources(dir).map_err(|e| e.to_string())
 }
 
 fn print_report(r: &TestReport) {

@@ -13,6 +13,7 @@ mod job;
 mod json;
 mod lock;
 mod tekton;
+mod timestamps;
 mod wfe;
 
 pub use capture::{

@@ -59,6 +59,24 @@ pub const MAX_DIR_ENTRIES: usize = 1000;
 /// through [`crate::input`]: regular files only, each and all together
 /// under the size limits, counted while reading.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadErrors> {
+    let (files, errors, warnings) = read_dir_files(dir)?;
+    load_inner(files, errors, warnings)
+}
+
+/// The rules files of a directory, read like [`load_dir`] reads them
+/// (for callers that add files before loading, like `test FILE`).
+pub fn read_sources(dir: &Path) -> Result<Vec<SourceFile>, LoadErrors> {
+    let (files, errors, _) = read_dir_files(dir)?;
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+type DirFiles = (Vec<SourceFile>, Vec<LoadError>, Vec<Diagnostic>);
+
+fn read_dir_files(dir: &Path) -> Result<DirFiles, LoadErrors> {
     let dir_name = dir.display().to_string();
     let entries = input::list_dir(dir, MAX_DIR_ENTRIES).map_err(|e| {
         LoadErrors(vec![file_error(
@@ -111,7 +129,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadErrors> {
             Err(e) => errors.push(file_error(&name, without_path(&e))),
         }
     }
-    load_inner(files, errors, warnings)
+    Ok((files, errors, warnings))
 }
 
 /// The message of an input error without its leading path (the loader puts
