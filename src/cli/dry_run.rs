@@ -68,7 +68,7 @@ pub fn run(a: &DryRunArgs) -> i32 {
     }
 }
 
-fn read_wfes(path: &PathBuf) -> Result<Vec<WorkflowExecution>, String> {
+fn read_wfes(path: &std::path::Path) -> Result<Vec<WorkflowExecution>, String> {
     let name = path.display().to_string();
     let text = crate::input::read_path(path, observe::MAX_CAPTURE_BYTES)
         .and_then(|bytes| crate::input::to_text(path, bytes))

@@ -85,7 +85,10 @@ mod tests {
         std::fs::write(&p, b"12345").unwrap();
         assert_eq!(read_file(&p, 5).unwrap(), b"12345");
         let e = read_file(&p, 4).unwrap_err();
-        assert!(e.to_string().contains("larger than the 4-byte limit"), "{e}");
+        assert!(
+            e.to_string().contains("larger than the 4-byte limit"),
+            "{e}"
+        );
         let e = read_file(&dir.path().join("missing"), 4).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
     }

@@ -54,10 +54,16 @@ pub fn resolve_plain(s: &str) -> Scalar {
     if let Ok(i) = s.parse::<i64>() {
         return Scalar::Int(i);
     }
-    if let Some(i) = s.strip_prefix("0x").and_then(|h| i64::from_str_radix(h, 16).ok()) {
+    if let Some(i) = s
+        .strip_prefix("0x")
+        .and_then(|h| i64::from_str_radix(h, 16).ok())
+    {
         return Scalar::Int(i);
     }
-    if let Some(i) = s.strip_prefix("0o").and_then(|o| i64::from_str_radix(o, 8).ok()) {
+    if let Some(i) = s
+        .strip_prefix("0o")
+        .and_then(|o| i64::from_str_radix(o, 8).ok())
+    {
         return Scalar::Int(i);
     }
     let is_float_text = s
@@ -242,7 +248,8 @@ fn at(span: &Span, message: String) -> YamlError {
 const OBJECT_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "items", "spec", "status"];
 
 fn duplicate(key: &str, first: usize, again: usize, depth: usize, span: &Span) -> YamlError {
-    let mut message = format!("duplicate key `{key}` (first at line {first}, again at line {again})");
+    let mut message =
+        format!("duplicate key `{key}` (first at line {first}, again at line {again})");
     if depth == 0 && OBJECT_KEYS.contains(&key) {
         message.push_str(
             "; this looks like several documents written one after the other without a `---` line between them (as `kubectl get ... >> file` does): put `---` on its own line before each document",
@@ -290,11 +297,15 @@ mod tests {
     fn duplicate_keys_name_both_lines() {
         let e = parse_documents("a:\n  b: 1\n  b: 2\n").unwrap_err();
         assert_eq!(e.line, 3);
-        assert!(e.message.contains("duplicate key `b` (first at line 2, again at line 3)"));
+        assert!(e
+            .message
+            .contains("duplicate key `b` (first at line 2, again at line 3)"));
         assert!(!e.message.contains("---"));
         let glued = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\napiVersion: v1\nkind: Pod\n";
         let e = parse_documents(glued).unwrap_err();
-        assert!(e.message.contains("`apiVersion` (first at line 1, again at line 4)"));
+        assert!(e
+            .message
+            .contains("`apiVersion` (first at line 1, again at line 4)"));
         assert!(e.message.contains("without a `---` line"), "{}", e.message);
     }
 

@@ -89,15 +89,9 @@ pub enum CaptureError {
         name: String,
         accepted: String,
     },
-    #[error("{file}: document {document} ({kind} {name}): {field}: {value:?} is not an RFC 3339 timestamp (like 2026-01-02T03:04:05Z)")]
-    BadTimestamp {
-        file: String,
-        document: usize,
-        kind: String,
-        name: String,
-        field: String,
-        value: String,
-    },
+    /// `detail`: the document, object, field and value.
+    #[error("{file}: {detail} is not an RFC 3339 timestamp (like 2026-01-02T03:04:05Z)")]
+    BadTimestamp { file: String, detail: String },
     #[error("{file}: empty capture (no documents)")]
     Empty { file: String },
     #[error("{file}: no PipelineRun or Job in the capture (found: {found})")]
@@ -332,11 +326,11 @@ fn check_timestamps(file: &str, document: usize, objects: &[Value]) -> Result<()
         if let Some((field, value)) = super::timestamps::bad_timestamp(o) {
             return Err(CaptureError::BadTimestamp {
                 file: file.into(),
-                document,
-                kind: kind(o).into(),
-                name: name(o).into(),
-                field,
-                value,
+                detail: format!(
+                    "document {document} ({} {}): {field}: {value:?}",
+                    kind(o),
+                    name(o)
+                ),
             });
         }
     }

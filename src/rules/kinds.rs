@@ -9,11 +9,11 @@ use super::catalog::{Fact, FactType};
 use super::diag::{did_you_mean, Diags};
 use super::fields::{list, one_or_many, string, Fields};
 use super::matcher::{Context, Matcher};
-use super::names;
 use super::model::{
     BackoffPolicy, ClassRule, Classification, CooldownPolicy, EffectKind, EventSpec, FailureSpec,
     HistoryPolicy, HoldSpec, Lifecycle, PhaseDef, RuleId, SummaryPolicy, Transition,
 };
+use super::names;
 use super::sandbox::Sandbox;
 use super::template::Template;
 use super::testcase::{RuleTestDoc, TestCase};

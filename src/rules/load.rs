@@ -8,7 +8,6 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::check;
-use crate::input::{self, EntryKind, InputError};
 use super::diag::{did_you_mean, Diags};
 use super::error::{LoadError, LoadErrors};
 use super::fields::Fields;
@@ -16,6 +15,7 @@ use super::kinds::{self, Doc, Parts};
 use super::model::{Diagnostic, RuleFileInfo, RuleSet};
 use super::sandbox::Sandbox;
 use super::yaml::{parse_documents, Node, Pos};
+use crate::input::{self, EntryKind, InputError};
 
 pub const MAX_FILE_BYTES: usize = 256 * 1024;
 pub const MAX_SET_BYTES: usize = 1024 * 1024;

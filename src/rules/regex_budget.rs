@@ -70,6 +70,9 @@ impl RegexBudget {
             .build(pattern)
             .map_err(|e| {
                 if e.size_limit().is_some() && left < MAX_ONE_REGEX {
+                    // Spent: the next regexes fail at once instead of each
+                    // compiling up to what is left.
+                    *spent = (count, MAX_REGEX_BYTES);
                     spent_message()
                 } else {
                     format!("invalid regular expression: {e}")
@@ -118,6 +121,9 @@ mod tests {
         let p = b.compile(r"(?i)^exit code \d+$").unwrap();
         assert!(p.is_match("Exit code 137"));
         assert!(!p.is_match("exit code x"));
-        assert!(b.compile("(").unwrap_err().contains("invalid regular expression"));
+        assert!(b
+            .compile("(")
+            .unwrap_err()
+            .contains("invalid regular expression"));
     }
 }

@@ -175,11 +175,16 @@ mod tests {
                 .map(|i| format!("fn {prefix}{i}() {{ {i} }}\n"))
                 .collect()
         };
-        let e = Sandbox::with_libraries(&[("a.rhai".into(), lib("a")), ("b.rhai".into(), lib("b"))])
-            .unwrap_err();
+        let e =
+            Sandbox::with_libraries(&[("a.rhai".into(), lib("a")), ("b.rhai".into(), lib("b"))])
+                .unwrap_err();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].0, "b.rhai");
-        assert!(e[0].1.message.contains("more than 512 functions"), "{:?}", e);
+        assert!(
+            e[0].1.message.contains("more than 512 functions"),
+            "{:?}",
+            e
+        );
         assert!(Sandbox::with_libraries(&[("a.rhai".into(), lib("a"))]).is_ok());
     }
 }

@@ -11,12 +11,12 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 
 use super::catalog::{AttemptField, EvidenceField, Fact};
 use super::error::EvalError;
-use super::regex_budget::RegexBudget;
 use super::limits::{before_eval, EvalScope, Limit};
 pub use super::limits::{
-    DECISION_TIME_LIMIT, MAX_ARRAY_LEN, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_FUNCTIONS,
-    MAX_FN_EXPR_DEPTH, MAX_MAP_LEN, MAX_OPERATIONS, MAX_STRING_BYTES, MAX_VARIABLES, TIME_LIMIT,
+    DECISION_TIME_LIMIT, MAX_ARRAY_LEN, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH,
+    MAX_FUNCTIONS, MAX_MAP_LEN, MAX_OPERATIONS, MAX_STRING_BYTES, MAX_VARIABLES, TIME_LIMIT,
 };
+use super::regex_budget::RegexBudget;
 use super::rhai_engine::{disabled_hint, new_engine};
 use super::value::{FactLookup, FactValue, ItemLookup};
 
@@ -244,13 +244,20 @@ impl Sandbox {
             .compile_expression_with_scope(&scope, source)
             .map_err(|e| {
                 script_error(
-                    format!("Rhai syntax error: {}{}", e.err_type(), disabled_hint(source)),
+                    format!(
+                        "Rhai syntax error: {}{}",
+                        e.err_type(),
+                        disabled_hint(source)
+                    ),
                     e.position(),
                 )
             })?;
         let (roots, facts) = scan_roots(source);
         Ok(Script {
-            ast: AST::new(ast.statements().iter().cloned(), self.library.shared_lib().clone()),
+            ast: AST::new(
+                ast.statements().iter().cloned(),
+                self.library.shared_lib().clone(),
+            ),
             roots,
             facts,
             source: source.to_string(),

@@ -170,7 +170,13 @@ enum Frame {
     Seq(Node, Vec<Node>, usize),
     /// Head, entries, pending key, anchor, and the line of each scalar key
     /// (a hash lookup: a linear scan made a 25,000-key map take seconds).
-    Map(Node, Vec<(Node, Node)>, Option<Node>, usize, HashMap<String, u32>),
+    Map(
+        Node,
+        Vec<(Node, Node)>,
+        Option<Node>,
+        usize,
+        HashMap<String, u32>,
+    ),
 }
 
 /// A hashable identity of a scalar key; `None` for collection keys.
