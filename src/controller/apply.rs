@@ -88,7 +88,7 @@ pub(crate) async fn apply(
                         }
                         redecided = true;
                         set_execution(ctx, &mut observed, found);
-                        decision = decide(ctx, &current, &observed);
+                        decision = decide(ctx, &current, &observed).await?;
                         continue 'decision;
                     }
                 },
