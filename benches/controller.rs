@@ -406,8 +406,8 @@ fn writes_distribution(log: &[support::emulator::LogEntry]) {
     let mut creates = 0;
     for e in log.iter().filter(|e| controller_writes(e)) {
         let what = format!(
-            "{} {}{}",
-            format!("{:?}", e.verb),
+            "{:?} {}{}",
+            e.verb,
             e.kind,
             e.subresource
                 .as_deref()

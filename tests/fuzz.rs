@@ -387,7 +387,7 @@ fn rule_value() -> impl Strategy<Value = serde_yaml::Value> {
         ])
         .prop_map(|e| {
             let mut m = serde_yaml::Mapping::new();
-            m.insert(Y::String("expr".into()), Y::String(e.into()));
+            m.insert(Y::String("expr".into()), Y::String(e));
             Y::Mapping(m)
         }),
         (
