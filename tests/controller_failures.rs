@@ -33,7 +33,8 @@ async fn tekton_failure_reasons() {
         ("failed:2", "TaskFailed", true),
         ("oom", "OOMKilled", true),
         ("timeout", "DeadlineExceeded", true),
-        ("imagepull", "ImagePullBackOff", true),
+        // The only task's image never pulled: nothing ran (spec §3).
+        ("imagepull", "ImagePullBackOff", false),
         ("validation", "ConfigurationError", false),
     ];
     let mut got = Vec::new();

@@ -215,16 +215,20 @@ async fn exhausted_retries_refuses_until_a_failure_is_cleared() {
     })
     .await;
     let target = "team-a/Deployment/hopeless";
+    // Pre-execution failures that prove nothing ran: a PipelineRun refused
+    // by validation. (The simulator's Job ends at its deadline with its pod
+    // already deleted: with the evidence gone, that is an execution failure,
+    // failure-classification §3.)
     for name in ["e1", "e2"] {
-        h.create(NS, wfe(name, target, "job", Some("validation")))
+        h.create(NS, wfe(name, target, "tekton", Some("validation")))
             .await;
         let w = h.wait_phase(NS, name, "Failed", T).await;
         let d = status(&w).failure_details.unwrap();
         assert!(!d.was_execution_failure, "{name}: {d:?}");
     }
-    assert_eq!(h.creates_of("Job"), 2);
+    assert_eq!(h.creates_of("PipelineRun"), 2);
     for name in ["e3", "e4"] {
-        h.create(NS, wfe(name, target, "job", None)).await;
+        h.create(NS, wfe(name, target, "tekton", None)).await;
         let w = h.wait_phase(NS, name, "Failed", T).await;
         let d = status(&w).failure_details.unwrap();
         assert_eq!(d.reason, "ExhaustedRetries", "{name}");
@@ -234,12 +238,16 @@ async fn exhausted_retries_refuses_until_a_failure_is_cleared() {
             d.message
         );
     }
-    assert_eq!(h.creates_of("Job"), 2, "refused WFEs create nothing");
+    assert_eq!(
+        h.creates_of("PipelineRun"),
+        2,
+        "refused WFEs create nothing"
+    );
 
     clear_block(&h, "e2").await;
-    h.create(NS, wfe("e5", target, "job", None)).await;
+    h.create(NS, wfe("e5", target, "tekton", None)).await;
     h.wait_phase(NS, "e5", "Completed", T).await;
-    assert_eq!(h.creates_of("Job"), 3);
+    assert_eq!(h.creates_of("PipelineRun"), 3);
     h.stop().await;
 }
 

@@ -583,3 +583,39 @@ fn matcher_speed() {
     let rhai = t.elapsed() / 10_000;
     println!("two native classification matchers: {native:?}; expr with a library call: {rhai:?} ({hits})");
 }
+
+/// A classification rule's `exitCode` is true/false or an Int fact path;
+/// anything else is a load error at its position with a hint.
+#[test]
+fn exit_code_names_an_int_fact() {
+    let cls = std::fs::read_to_string(fixture("rules-min/classification.yaml")).unwrap();
+    assert!(with_file(
+        "classification.yaml",
+        &cls.replace("exitCode: true", "exitCode: execution.oomExitCode")
+    )
+    .is_ok());
+    let cases = [
+        ("exitCode: execution.reason", "`execution.reason` is Str"),
+        (
+            "exitCode: execution.oomExitCod",
+            "unknown fact `execution.oomExitCod`",
+        ),
+        (
+            "exitCode: 137",
+            "`exitCode` must be true, false or an Int fact path, got",
+        ),
+    ];
+    for (bad, msg) in cases {
+        let e = errors_of(with_file(
+            "classification.yaml",
+            &cls.replace("exitCode: true", bad),
+        ));
+        assert!(has(&e, "classification.yaml:9:"), "{bad}: {e:#?}");
+        assert!(has(&e, msg), "{bad}: {e:#?}");
+    }
+    let e = errors_of(with_file(
+        "classification.yaml",
+        &cls.replace("exitCode: true", "exitCode: execution.oomExitCod"),
+    ));
+    assert!(has(&e, "execution.oomExitCode"), "a hint: {e:#?}");
+}

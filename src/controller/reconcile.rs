@@ -172,6 +172,9 @@ async fn fresh_children(
             }
         }
     }
+    // The name label also matches a previous run's lingering children.
+    let uid = found.object.metadata.uid.as_deref().unwrap_or("");
+    crate::observe::retain_own_children(&found.engine.api_resource().kind, uid, &mut out);
     Ok(out)
 }
 
@@ -232,8 +235,7 @@ pub(crate) async fn gather(
 
 /// Put an execution object (from the cache or a fresh GET) into `observed`.
 pub(crate) fn set_execution(ctx: &Context, observed: &mut Observed, found: FoundExecution) {
-    let name = found.object.metadata.name.clone().unwrap_or_default();
-    observed.children = ctx.stores.children_of(found.engine, &name);
+    observed.children = ctx.stores.children_of(&found);
     observed.execution_json = serde_json::to_value(&*found.object).ok();
     observed.execution = Some(found);
 }

@@ -143,9 +143,14 @@ impl Stores {
         })
     }
 
-    /// The TaskRuns and Pods of the execution object `name`, as JSON, in a
-    /// stable order (TaskRuns first, then Pods, each by name).
-    pub fn children_of(&self, engine: Engine, name: &str) -> Vec<Value> {
+    /// The TaskRuns and Pods of the execution object, as JSON, in a stable
+    /// order (TaskRuns first, then Pods, each by name). Listed by the name
+    /// labels, then kept only when they do not name another object's uid:
+    /// after the lock name is reused, the previous run's children can
+    /// linger with the same labels (asynchronous garbage collection).
+    pub fn children_of(&self, found: &FoundExecution) -> Vec<Value> {
+        let engine = found.engine;
+        let name = found.object.metadata.name.as_deref().unwrap_or("");
         let mut out = Vec::new();
         for (kind, child) in self.children.get(name) {
             let store = match kind.as_str() {
@@ -171,6 +176,8 @@ impl Stores {
                 }
             }
         }
+        let uid = found.object.metadata.uid.as_deref().unwrap_or("");
+        crate::observe::retain_own_children(&engine.api_resource().kind, uid, &mut out);
         out
     }
 

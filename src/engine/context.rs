@@ -82,6 +82,8 @@ impl FactLookup for Ctx<'_> {
             Fact::ExecCompletedTasks => FactValue::Int(x.completed_tasks),
             Fact::ExecStarted => FactValue::Bool(x.started),
             Fact::ExecTaskStopped => FactValue::Bool(x.task_stopped),
+            Fact::ExecTasksSucceeded => FactValue::Int(x.tasks_succeeded),
+            Fact::ExecEvidenceComplete => FactValue::Bool(x.evidence_complete),
             Fact::ExecChildrenMissing => FactValue::Int(x.children_missing),
             Fact::ExecFailedTaskName => x
                 .failed_task
@@ -97,6 +99,7 @@ impl FactLookup for Ctx<'_> {
                 .as_ref()
                 .map_or(FactValue::Null, |t| FactValue::Int(t.index)),
             Fact::ExecExitCode => x.exit_code.map_or(FactValue::Null, FactValue::Int),
+            Fact::ExecOomExitCode => x.oom_exit_code.map_or(FactValue::Null, FactValue::Int),
             Fact::ExecFailureMessage => FactValue::Str(&x.failure_message),
             Fact::ExecEvidence => FactValue::Evidence(&x.evidence),
             Fact::History => FactValue::Attempts(&self.facts.history),

@@ -582,7 +582,10 @@ fn failure_outcome(
         match found {
             Some(r) => (
                 r.reason.clone(),
-                if r.exit_code { x.exit_code } else { None },
+                r.exit_code.and_then(|f| match ctx.fact(f) {
+                    crate::rules::FactValue::Int(i) => Some(i),
+                    _ => None,
+                }),
                 Some(r.id.clone()),
                 task,
             ),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::input::{self, EntryKind, InputError};
 
-use super::json::{kind, label, name, namespace, owned_by, str_at, uid};
+use super::json::{kind, name, str_at};
 
 /// Largest capture file read (8 MiB). A real capture is a few KB; anything
 /// near this size is a mistake (a log, a dump) and parsing it would only cost
@@ -187,7 +187,7 @@ fn read_text(path: &Path, limit: u64) -> Result<String, CaptureError> {
 /// Parses capture text (YAML stream or JSON) and groups it into captures.
 pub fn parse_captures(file_name: &str, text: &str) -> Result<Vec<Capture>, CaptureError> {
     let docs = parse_documents(file_name, text)?;
-    group(file_name, docs)
+    super::grouping::group(file_name, docs)
 }
 
 /// Parses capture text into Kubernetes objects: `List`s are flattened,
@@ -320,7 +320,6 @@ fn flatten(
     out.push(doc);
     Ok(())
 }
-
 fn check_timestamps(file: &str, document: usize, objects: &[Value]) -> Result<(), CaptureError> {
     for o in objects {
         if let Some((field, value)) = super::timestamps::bad_timestamp(o) {
@@ -335,140 +334,4 @@ fn check_timestamps(file: &str, document: usize, objects: &[Value]) -> Result<()
         }
     }
     Ok(())
-}
-
-fn same_ns(a: &Value, b: &Value) -> bool {
-    let (x, y) = (namespace(a), namespace(b));
-    x.is_empty() || y.is_empty() || x == y
-}
-
-/// Splits objects into captures: one per primary, children attached by owner
-/// reference or Tekton/Job labels; unattached children go to the only
-/// primary when there is exactly one.
-fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, CaptureError> {
-    let mut primaries: Vec<Value> = Vec::new();
-    let mut children: Vec<Value> = Vec::new();
-    let mut wfes: Vec<Value> = Vec::new();
-    for d in docs {
-        match kind(&d) {
-            k if PRIMARY_KINDS.contains(&k) => primaries.push(d),
-            k if CHILD_KINDS.contains(&k) => children.push(d),
-            "WorkflowExecution" => wfes.push(d),
-            _ => {} // Events
-        }
-    }
-    // A PipelineRun owned by another PipelineRun of the file is a child
-    // (pipelines in pipelines).
-    let nested: Vec<bool> = primaries
-        .iter()
-        .map(|p| {
-            kind(p) == "PipelineRun"
-                && primaries.iter().any(|q| {
-                    !std::ptr::eq(p, q)
-                        && kind(q) == "PipelineRun"
-                        && owned_by(p, "PipelineRun", name(q), uid(q))
-                })
-        })
-        .collect();
-    if nested.iter().any(|n| *n) {
-        let mut kept = Vec::new();
-        for (p, n) in primaries.into_iter().zip(nested) {
-            if n {
-                children.push(p);
-            } else {
-                kept.push(p);
-            }
-        }
-        primaries = kept;
-    }
-    if primaries.is_empty() {
-        let mut found: Vec<&str> = children.iter().chain(&wfes).map(kind).collect();
-        found.sort_unstable();
-        found.dedup();
-        return Err(CaptureError::NoPrimary {
-            file: file.into(),
-            found: if found.is_empty() {
-                "nothing".into()
-            } else {
-                found.join(", ")
-            },
-        });
-    }
-
-    let owner_of = |c: &Value| -> Option<usize> {
-        primaries.iter().position(|p| {
-            if !same_ns(p, c) {
-                return false;
-            }
-            if owned_by(c, kind(p), name(p), uid(p)) {
-                return true;
-            }
-            match kind(p) {
-                "PipelineRun" => label(c, "tekton.dev/pipelineRun") == Some(name(p)),
-                _ => {
-                    label(c, "batch.kubernetes.io/job-name").or_else(|| label(c, "job-name"))
-                        == Some(name(p))
-                        || (!uid(p).is_empty()
-                            && label(c, "batch.kubernetes.io/controller-uid")
-                                .or_else(|| label(c, "controller-uid"))
-                                == Some(uid(p)))
-                }
-            }
-        })
-    };
-    let sole = (primaries.len() == 1).then_some(0);
-    // Runs first, so pods can follow the TaskRun they belong to.
-    let mut run_owner: Vec<Option<usize>> = vec![None; children.len()];
-    for (i, c) in children.iter().enumerate() {
-        if kind(c) != "Pod" {
-            run_owner[i] = owner_of(c).or(sole);
-        }
-    }
-    for (i, c) in children.iter().enumerate() {
-        if kind(c) == "Pod" {
-            let via_taskrun = || {
-                let tr = label(c, "tekton.dev/taskRun")
-                    .or_else(|| super::json::owner_name_of_kind(c, "TaskRun"))?;
-                children
-                    .iter()
-                    .position(|t| kind(t) == "TaskRun" && name(t) == tr && same_ns(t, c))
-                    .and_then(|j| run_owner[j])
-            };
-            run_owner[i] = via_taskrun().or_else(|| owner_of(c)).or(sole);
-        }
-    }
-
-    let mut out: Vec<Capture> = primaries
-        .into_iter()
-        .map(|p| Capture {
-            file: file.into(),
-            primary: p,
-            children: Vec::new(),
-            wfes: Vec::new(),
-        })
-        .collect();
-    for (c, o) in children.into_iter().zip(run_owner) {
-        if let Some(o) = o {
-            out[o].children.push(c);
-        }
-    }
-    // A WFE goes to the capture whose object it labels; otherwise to all.
-    for w in wfes {
-        let target = out.iter().position(|cap| {
-            label(&cap.primary, super::execution::OWNER_LABEL) == Some(name(&w))
-                && same_ns_label(&cap.primary, &w)
-        });
-        match target {
-            Some(i) => out[i].wfes.push(w),
-            None => out.iter_mut().for_each(|cap| cap.wfes.push(w.clone())),
-        }
-    }
-    Ok(out)
-}
-
-fn same_ns_label(primary: &Value, wfe: &Value) -> bool {
-    match label(primary, super::execution::OWNER_NAMESPACE_LABEL) {
-        Some(ns) => namespace(wfe).is_empty() || ns == namespace(wfe),
-        None => true,
-    }
 }

@@ -4,30 +4,7 @@
 use serde_json::Value;
 
 use super::facts::Evidence;
-use super::json::{arr_at, at, conditions, int_at, name, present, str_at};
-
-/// Kubelet/entrypoint reasons that say the process ran.
-const RAN_REASONS: &[&str] = &["Completed", "Error", "OOMKilled"];
-/// Tekton `terminationReason`s that say the step's process ran.
-const RAN_TERMINATION_REASONS: &[&str] = &[
-    "Completed",
-    "Error",
-    "OOMKilled",
-    "TimeoutExceeded",
-    "Continued",
-];
-/// Kubelet reasons for a container whose process never started.
-const NEVER_RAN_REASONS: &[&str] = &[
-    "ContainerCannotRun",
-    "StartError",
-    "CreateContainerError",
-    "CreateContainerConfigError",
-    "RunContainerError",
-];
-
-pub(crate) fn eq_any(s: &str, set: &[&str]) -> bool {
-    set.iter().any(|x| x.eq_ignore_ascii_case(s))
-}
+use super::json::{arr_at, at, conditions, int_at, name, str_at};
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len()
@@ -45,48 +22,55 @@ pub(crate) fn is_synthetic(terminated: &Value, owner_reason: &str) -> bool {
         || str_at(terminated, &["message"]).contains("terminated as pod")
 }
 
-/// Whether a real (kubelet or entrypoint) termination shows a process that ran.
-pub(crate) fn termination_ran(terminated: &Value, termination_reason: &str) -> bool {
-    if termination_reason.eq_ignore_ascii_case("Skipped") {
-        return false;
-    }
-    let reason = str_at(terminated, &["reason"]);
-    if eq_any(reason, RAN_REASONS) || eq_any(termination_reason, RAN_TERMINATION_REASONS) {
-        return true;
-    }
-    if eq_any(reason, NEVER_RAN_REASONS) {
-        return false;
-    }
-    present(terminated, &["startedAt"])
+/// Whether a real (kubelet or entrypoint) termination shows that the
+/// process ran: every one does (failure-classification §3.2), except a step
+/// the entrypoint skipped because an earlier step failed (that earlier step
+/// is the evidence).
+pub(crate) fn termination_ran(termination_reason: &str) -> bool {
+    !termination_reason.eq_ignore_ascii_case("Skipped")
 }
 
 fn is_obj(v: Option<&Value>) -> bool {
     v.is_some_and(Value::is_object)
 }
 
-/// A TaskRun `steps[]` entry shows its step really started. Tekton keeps
-/// `startedAt` on a synthetic termination only when the step was running
-/// (waiting steps get none), so a synthetic one with `startedAt` counts.
-pub(crate) fn step_started(step: &Value, owner_reason: &str) -> bool {
+/// Two RFC 3339 instants are the same instant (text equality when either
+/// does not parse).
+fn same_instant(a: &str, b: &str) -> bool {
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// A TaskRun `steps[]` entry shows that its step really started.
+///
+/// When Tekton stops a TaskRun (`terminateStepsInPod`,
+/// `pkg/reconciler/taskrun/taskrun.go`) a step that was running keeps its
+/// real `startedAt`; one still waiting gets none before v0.70 and, from
+/// v0.70 on, the TaskRun's own `metadata.creationTimestamp` ("startedAt
+/// cannot be null due to CRD schema validation"). So a synthetic
+/// termination counts only with a `startedAt` that is not `created`.
+pub(crate) fn step_started(step: &Value, owner_reason: &str, created: &str) -> bool {
     if is_obj(at(step, &["running"])) {
         return true;
     }
     match at(step, &["terminated"]).filter(|t| t.is_object()) {
-        Some(t) if is_synthetic(t, owner_reason) => present(t, &["startedAt"]),
-        Some(t) => termination_ran(t, str_at(step, &["terminationReason"])),
+        Some(t) if is_synthetic(t, owner_reason) => {
+            let started_at = str_at(t, &["startedAt"]);
+            !started_at.is_empty() && (created.is_empty() || !same_instant(started_at, created))
+        }
+        Some(_) => termination_ran(str_at(step, &["terminationReason"])),
         None => false,
     }
 }
 
-/// A pod container status shows a process that ran (kubelet states only).
+/// A pod container status shows a process that ran: running, or terminated
+/// by the kubelet now or before a restart.
 pub(crate) fn container_started(cs: &Value) -> bool {
     is_obj(at(cs, &["state", "running"]))
-        || at(cs, &["state", "terminated"])
-            .filter(|t| t.is_object())
-            .is_some_and(|t| termination_ran(t, ""))
-        || at(cs, &["lastState", "terminated"])
-            .filter(|t| t.is_object())
-            .is_some_and(|t| termination_ran(t, ""))
+        || is_obj(at(cs, &["state", "terminated"]))
+        || is_obj(at(cs, &["lastState", "terminated"]))
 }
 
 pub(crate) fn item(
@@ -106,6 +90,21 @@ pub(crate) fn item(
         exit_code,
         synthetic,
         name: name.to_owned(),
+        ..Evidence::default()
+    }
+}
+
+/// Evidence of a condition of type `ty`.
+pub(crate) fn condition_item(
+    source: &str,
+    ty: &str,
+    reason: &str,
+    message: &str,
+    name: &str,
+) -> Evidence {
+    Evidence {
+        condition_type: ty.to_owned(),
+        ..item(source, "condition", reason, message, None, false, name)
     }
 }
 
@@ -201,15 +200,18 @@ pub(crate) fn pod_evidence(pod: &Value, tekton: bool, out: &mut Vec<Evidence>) {
             ));
         }
     }
+    // Conditions that report trouble: a positive condition that is False
+    // (PodScheduled/Unschedulable, ...), or `DisruptionTarget=True` (the pod
+    // is being preempted, evicted or deleted by the taint manager or pod GC).
     for c in conditions(status) {
-        if c.status == "False" && !c.reason.is_empty() {
-            out.push(item(
+        let trouble = (c.status == "False" && !c.reason.is_empty())
+            || (c.ty == "DisruptionTarget" && c.status == "True");
+        if trouble {
+            out.push(condition_item(
                 "podCondition",
-                "condition",
+                c.ty,
                 c.reason,
                 c.message,
-                None,
-                false,
                 pod_name,
             ));
         }
@@ -261,21 +263,43 @@ mod tests {
 
     #[test]
     fn started_follows_what_tekton_keeps() {
+        let created = "2024-01-01T00:00:00Z";
         // A running step stopped by a timeout keeps its startedAt.
-        let ran = json!({"name": "a", "terminated": {"exitCode": 1, "reason": "TaskRunTimeout", "startedAt": "2024-01-01T00:00:00Z"}});
-        assert!(step_started(&ran, "TaskRunTimeout"));
-        // A waiting step gets none.
+        let ran = json!({"name": "a", "terminated": {"exitCode": 1, "reason": "TaskRunTimeout", "startedAt": "2024-01-01T00:00:30Z"}});
+        assert!(step_started(&ran, "TaskRunTimeout", created));
+        // A waiting step gets none before v0.70 ...
         let waited = json!({"name": "a", "terminated": {"exitCode": 1, "reason": "TaskRunTimeout", "startedAt": null}});
-        assert!(!step_started(&waited, "TaskRunTimeout"));
-        let skipped = json!({"name": "b", "terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2024-01-01T00:00:00Z"}, "terminationReason": "Skipped"});
-        assert!(!step_started(&skipped, "Failed"));
-        assert!(step_started(&json!({"running": {"startedAt": "x"}}), ""));
+        assert!(!step_started(&waited, "TaskRunTimeout", created));
+        // ... and the TaskRun's creationTimestamp from v0.70 on.
+        let waited_v070 = json!({"name": "a", "terminated": {"exitCode": 1, "reason": "TaskRunImagePullFailed", "startedAt": "2024-01-01T00:00:00.000Z"}});
+        assert!(!step_started(
+            &waited_v070,
+            "TaskRunImagePullFailed",
+            created
+        ));
+        // Without the TaskRun's creation time a start time is evidence.
+        assert!(step_started(&waited_v070, "TaskRunImagePullFailed", ""));
+        let skipped = json!({"name": "b", "terminated": {"exitCode": 1, "reason": "Error", "startedAt": created}, "terminationReason": "Skipped"});
+        assert!(!step_started(&skipped, "Failed", created));
+        // Any kubelet termination is evidence, even one that never started a process.
+        let start_error =
+            json!({"name": "c", "terminated": {"exitCode": 128, "reason": "StartError"}});
+        assert!(step_started(&start_error, "Failed", created));
+        assert!(step_started(
+            &json!({"running": {"startedAt": "x"}}),
+            "",
+            created
+        ));
         assert!(!step_started(
             &json!({"waiting": {"reason": "ImagePullBackOff"}}),
-            ""
+            "",
+            created
+        ));
+        assert!(container_started(
+            &json!({"state": {"terminated": {"reason": "StartError", "exitCode": 128}}})
         ));
         assert!(!container_started(
-            &json!({"state": {"terminated": {"reason": "StartError", "exitCode": 128}}})
+            &json!({"state": {"waiting": {"reason": "CreateContainerConfigError"}}})
         ));
         assert!(container_started(
             &json!({"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}})

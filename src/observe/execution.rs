@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::facts::ExecutionFacts;
-use super::json::{kind, label, name, namespace, str_at};
-use super::{job, tekton};
+use super::json::{kind, label, name, namespace, str_at, uid};
+use super::{attach, job, tekton};
 use crate::api::WorkflowExecution;
 
 /// Label naming the WFE that created an execution object.
@@ -34,11 +34,14 @@ pub fn execution_facts(
     out.api_version = str_at(obj, &["apiVersion"]).to_owned();
     owner(obj, wfe_name, wfe_namespace, others, &mut out);
 
+    // Evidence belongs to this run only: children naming another object's
+    // uid (an earlier run under the same name) are left out.
+    let own = attach::own_children(kind(obj), uid(obj), children);
     match kind(obj) {
-        "Job" => job::job_facts(obj, children, &mut out),
+        "Job" => job::job_facts(obj, &own, &mut out),
         // Anything else is read as a PipelineRun: a Succeeded condition is the
         // only contract, and an unknown shape then reads as Running.
-        _ => tekton::tekton_facts(obj, children, &mut out),
+        _ => tekton::tekton_facts(obj, &own, &mut out),
     }
     out
 }

@@ -103,8 +103,18 @@ pub struct ExecutionFacts {
     pub completed_tasks: i64,
     /// Job pod retries (`status.failed` while still running, or the pods beyond the first).
     pub retry_count: i64,
-    /// Evidence that some task or container actually started executing.
+    /// Evidence that some step or container really started executing
+    /// (failure-classification §3.2).
     pub started: bool,
+    /// Child tasks that succeeded: TaskRuns and CustomRuns with
+    /// `Succeeded=True` (objects or embedded entries), or a Job's
+    /// `status.succeeded`.
+    pub tasks_succeeded: i64,
+    /// Nothing that could hide evidence of execution is missing: every
+    /// referenced TaskRun is in the view and no child runs code observe
+    /// cannot read (CustomRun, nested PipelineRun); for a Job, as many
+    /// not-succeeded pods are present as it counts failed.
+    pub evidence_complete: bool,
     /// Some task failed, was cancelled or timed out (TaskRun `Succeeded=False`
     /// other than `FailureIgnored`, or a failed Job pod/condition).
     pub task_stopped: bool,
@@ -113,6 +123,9 @@ pub struct ExecutionFacts {
     pub failed_task: Option<FailedTask>,
     /// The first real (non-synthetic) non-zero exit code of the failed task.
     pub exit_code: Option<i64>,
+    /// Exit code of the OOM-killed step, sidecar or (init) container of the
+    /// failed task (Tekton) or of the newest OOM-killed Job pod.
+    pub oom_exit_code: Option<i64>,
     /// The most specific human text about the failure (failed TaskRun message,
     /// container termination/waiting message), falling back to `message`.
     pub failure_message: String,
@@ -153,6 +166,10 @@ pub struct Evidence {
     pub synthetic: bool,
     /// Name of the object or container it came from.
     pub name: String,
+    /// The condition's `type` for `condition` items (`Succeeded`, `Failed`,
+    /// `DisruptionTarget`, ...), `""` otherwise.
+    #[serde(rename = "type")]
+    pub condition_type: String,
 }
 
 /// Another WorkflowExecution on the same target.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::containers::{container_started, item, pod_evidence};
+use super::containers::{condition_item, container_started, pod_evidence};
 use super::facts::{ExecutionFacts, FailedTask};
 use super::json::{arr_at, at, conditions, int_at, kind, label, name, str_at, time_at};
 
@@ -39,6 +39,23 @@ fn oom_killed(cs: &Value) -> bool {
     terminated(cs, "state").is_some_and(is_oom) || terminated(cs, "lastState").is_some_and(is_oom)
 }
 
+/// Exit code of the newest OOM kill among the pods (newest first): init
+/// containers and containers, now or before a restart.
+fn oom_exit_code(pods_newest_first: &[&Value]) -> Option<i64> {
+    pods_newest_first.iter().find_map(|p| {
+        arr_at(p, &["status", "initContainerStatuses"])
+            .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
+            .find_map(|cs| {
+                [terminated(cs, "state"), terminated(cs, "lastState")]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| is_oom(t))
+                    .and_then(|t| int_at(t, &["exitCode"]))
+            })
+    })
+}
+
 /// Does this pod belong to `job`? Pods labelled for another Job are not.
 fn pod_of_job(pod: &Value, job: &str) -> bool {
     if kind(pod) != "Pod" {
@@ -48,12 +65,13 @@ fn pod_of_job(pod: &Value, job: &str) -> bool {
     named.is_none_or(|n| n == job)
 }
 
-/// Position of a container in the Job's pod template (else in the pod spec).
-fn template_index(job: &Value, pod: &Value, cs: &Value, status_pos: usize) -> i64 {
+/// Position of a container in the Job's pod template (else in the pod spec),
+/// counted in its own list: `containers` or `initContainers`.
+fn template_index(job: &Value, pod: &Value, list: &str, cs: &Value, status_pos: usize) -> i64 {
     let cname = str_at(cs, &["name"]);
     let by_name = |list: &[Value]| list.iter().position(|c| str_at(c, &["name"]) == cname);
-    by_name(arr_at(job, &["spec", "template", "spec", "containers"]))
-        .or_else(|| by_name(arr_at(pod, &["spec", "containers"])))
+    by_name(arr_at(job, &["spec", "template", "spec", list]))
+        .or_else(|| by_name(arr_at(pod, &["spec", list])))
         .unwrap_or(status_pos) as i64
 }
 
@@ -62,24 +80,47 @@ struct Failing<'a> {
     index: i64,
 }
 
+/// Container status lists of a pod, in the order a failure is looked for:
+/// the workflow containers first, then init containers (a failed init
+/// container keeps the others waiting, so both never fail together; a
+/// native sidecar stopped after the workflow failed must not win).
+const STATUS_LISTS: [(&str, &str); 2] = [
+    ("containerStatuses", "containers"),
+    ("initContainerStatuses", "initContainers"),
+];
+
 /// The failing container: the newest pod with an OOM kill if there is one
 /// (a deadline after repeated OOM kills is still an OOM), else the newest
-/// pod with any failing container; the first such container in template order.
-fn failing_container<'a>(job: &Value, pods_newest_first: &[&'a Value]) -> Option<Failing<'a>> {
+/// pod with any failing container, else (the Job failed, say by its
+/// deadline, while its container still ran) the newest pod with a running
+/// container; in that pod the first such container in template order.
+fn failing_container<'a>(
+    job: &Value,
+    pods_newest_first: &[&'a Value],
+    job_failed: bool,
+) -> Option<Failing<'a>> {
     let pick = |pred: &dyn Fn(&Value) -> bool| {
         pods_newest_first.iter().find_map(|pod| {
-            arr_at(pod, &["status", "containerStatuses"])
-                .iter()
-                .enumerate()
-                .filter(|(_, cs)| pred(cs))
-                .map(|(i, cs)| Failing {
-                    cs,
-                    index: template_index(job, pod, cs, i),
-                })
-                .min_by_key(|f| f.index)
+            STATUS_LISTS.iter().find_map(|(statuses, list)| {
+                arr_at(pod, &["status", statuses])
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, cs)| pred(cs))
+                    .map(|(i, cs)| Failing {
+                        cs,
+                        index: template_index(job, pod, list, cs, i),
+                    })
+                    .min_by_key(|f| f.index)
+            })
         })
     };
-    pick(&oom_killed).or_else(|| pick(&failing))
+    pick(&oom_killed)
+        .or_else(|| pick(&failing))
+        .or_else(|| job_failed.then(|| pick(&running)).flatten())
+}
+
+fn running(cs: &Value) -> bool {
+    at(cs, &["state", "running"]).is_some_and(Value::is_object)
 }
 
 fn failing_exit_code(f: &Failing<'_>) -> Option<i64> {
@@ -125,7 +166,7 @@ fn failing_message(f: &Failing<'_>) -> String {
     String::new()
 }
 
-pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFacts) {
+pub(crate) fn job_facts(job: &Value, children: &[&Value], out: &mut ExecutionFacts) {
     let job_name = name(job);
     let status = at(job, &["status"]).filter(|s| s.is_object());
 
@@ -153,26 +194,17 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
     if let Some(c) = deciding {
         out.reason = c.reason.to_owned();
         out.message = c.message.to_owned();
-        out.evidence.push(item(
-            "job",
-            "condition",
-            c.reason,
-            c.message,
-            None,
-            false,
-            job_name,
-        ));
+        out.evidence
+            .push(condition_item("job", c.ty, c.reason, c.message, job_name));
     }
     for c in conditions(status) {
         let is_deciding = deciding.is_some_and(|d| d.ty == c.ty);
         if c.status == "True" && !is_deciding {
-            out.evidence.push(item(
+            out.evidence.push(condition_item(
                 "jobCondition",
-                "condition",
+                c.ty,
                 c.reason,
                 c.message,
-                None,
-                false,
                 job_name,
             ));
         }
@@ -184,6 +216,7 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
 
     let mut pods: Vec<&Value> = children
         .iter()
+        .copied()
         .filter(|c| pod_of_job(c, job_name))
         .collect();
     // Newest first; ties keep capture order.
@@ -196,7 +229,7 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
         pod_evidence(pod, false, &mut out.evidence);
     }
 
-    if let Some(f) = failing_container(job, &pods) {
+    if let Some(f) = failing_container(job, &pods, outcome == "Failed") {
         out.failed_task = Some(FailedTask {
             name: str_at(f.cs, &["name"]).to_owned(),
             pipeline_task: None,
@@ -209,16 +242,35 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
         out.failure_message = out.message.clone();
     }
 
+    // Every container and init container of a Job's pod is workflow code.
     out.started = pods.iter().any(|p| {
-        arr_at(p, &["status", "containerStatuses"])
+        arr_at(p, &["status", "initContainerStatuses"])
             .iter()
+            .chain(arr_at(p, &["status", "containerStatuses"]))
             .any(container_started)
     });
+    out.oom_exit_code = oom_exit_code(&pods);
     out.task_stopped = outcome == "Failed";
 
     let status_int = |k: &str| status.and_then(|s| int_at(s, &[k])).unwrap_or(0);
     out.total_tasks = int_at(job, &["spec", "completions"]).unwrap_or(1);
     out.completed_tasks = status_int("succeeded");
+    out.tasks_succeeded = out.completed_tasks;
+    // Every pod that did not succeed may hold evidence: those the Job
+    // counts as failed (once finished, every pod not terminated is
+    // considered failed, also while it is still terminating), those it saw
+    // fail and has not counted yet, and the still active ones
+    // (trackJobStatusAndRemoveFinalizers, pkg/controller/job). These three
+    // sets are disjoint; `terminating` overlaps `failed` and is left out.
+    let uncounted = status
+        .map(|s| arr_at(s, &["uncountedTerminatedPods", "failed"]).len() as i64)
+        .unwrap_or(0);
+    let expected = status_int("failed") + uncounted + status_int("active");
+    let present = pods
+        .iter()
+        .filter(|p| str_at(p, &["status", "phase"]) != "Succeeded")
+        .count() as i64;
+    out.evidence_complete = present >= expected;
     out.retry_count = if outcome == "Running" {
         status_int("failed")
     } else if pods.is_empty() {
@@ -226,4 +278,72 @@ pub(crate) fn job_facts(job: &Value, children: &[Value], out: &mut ExecutionFact
     } else {
         (pods.len() as i64 - 1).max(0)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(status: Value) -> Value {
+        json!({"kind": "Job", "metadata": {"name": "j", "uid": "u"},
+            "spec": {"template": {"spec": {"containers": [{"name": "workflow"}]}}},
+            "status": status})
+    }
+
+    fn pod(name: &str, phase: &str, statuses: Value) -> Value {
+        json!({"kind": "Pod", "metadata": {"name": name, "labels": {"job-name": "j"}},
+            "status": {"phase": phase, "initContainerStatuses": statuses["init"], "containerStatuses": statuses["main"]}})
+    }
+
+    fn facts(job: &Value, pods: &[Value]) -> ExecutionFacts {
+        let refs: Vec<&Value> = pods.iter().collect();
+        let mut out = ExecutionFacts::default();
+        job_facts(job, &refs, &mut out);
+        out
+    }
+
+    #[test]
+    fn evidence_is_complete_when_every_counted_pod_is_present() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            "failed": 2, "succeeded": 1});
+        let waiting = json!({"main": [{"name": "workflow", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]});
+        let one = pod("a", "Failed", waiting.clone());
+        let two = pod("b", "Pending", waiting.clone());
+        let done = pod("c", "Succeeded", json!({}));
+        let f = facts(
+            &job(failed.clone()),
+            &[one.clone(), two.clone(), done.clone()],
+        );
+        assert!(f.evidence_complete);
+        assert_eq!(f.tasks_succeeded, 1);
+        // A succeeded pod does not stand for a failed one.
+        assert!(!facts(&job(failed.clone()), &[one.clone(), done]).evidence_complete);
+        // Active pods and failures not counted yet may hold evidence too.
+        let mut more = failed;
+        more["active"] = json!(1);
+        more["uncountedTerminatedPods"] = json!({"failed": ["x"]});
+        assert!(!facts(&job(more.clone()), &[one.clone(), two.clone()]).evidence_complete);
+        let three = pod("d", "Running", waiting.clone());
+        let four = pod("e", "Failed", waiting);
+        assert!(facts(&job(more), &[one, two, three, four]).evidence_complete);
+        // A Job that never created a pod proves itself.
+        let none = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]});
+        assert!(facts(&job(none), &[]).evidence_complete);
+    }
+
+    #[test]
+    fn init_containers_are_workflow_code_and_can_be_oom_killed() {
+        let failed = json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], "failed": 1});
+        let statuses = json!({
+            "init": [{"name": "migrate", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}],
+            "main": [{"name": "workflow", "state": {"waiting": {"reason": "PodInitializing"}}}]});
+        let f = facts(&job(failed), &[pod("a", "Failed", statuses)]);
+        assert!(f.started);
+        assert_eq!(f.oom_exit_code, Some(137));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source == "initContainer" && e.reason == "OOMKilled"));
+    }
 }

@@ -52,15 +52,6 @@ pub(crate) fn time_at(v: &Value, keys: &[&str]) -> Option<Timestamp> {
     at(v, keys)?.as_str()?.parse().ok()
 }
 
-/// A non-empty string at `keys` (a `null` or `""` timestamp means "never").
-pub(crate) fn present(v: &Value, keys: &[&str]) -> bool {
-    match at(v, keys) {
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Null) | None => false,
-        Some(_) => true,
-    }
-}
-
 pub(crate) fn kind(v: &Value) -> &str {
     str_at(v, &["kind"])
 }
@@ -121,20 +112,6 @@ pub(crate) fn condition<'a>(status: Option<&'a Value>, ty: &str) -> Option<Cond<
     conditions(status).find(|c| c.ty == ty)
 }
 
-/// Whether an owner reference of `child` points at `owner` (by uid, or by
-/// kind and name when uids are missing from a hand-written capture).
-pub(crate) fn owned_by(child: &Value, owner_kind: &str, owner_name: &str, owner_uid: &str) -> bool {
-    arr_at(child, &["metadata", "ownerReferences"])
-        .iter()
-        .any(|r| {
-            let ruid = str_at(r, &["uid"]);
-            if !ruid.is_empty() && !owner_uid.is_empty() {
-                return ruid == owner_uid;
-            }
-            str_at(r, &["kind"]) == owner_kind && str_at(r, &["name"]) == owner_name
-        })
-}
-
 /// The name of the first owner reference of kind `owner_kind`, if any.
 pub(crate) fn owner_name_of_kind<'a>(child: &'a Value, owner_kind: &str) -> Option<&'a str> {
     arr_at(child, &["metadata", "ownerReferences"])
@@ -156,8 +133,6 @@ mod tests {
         assert_eq!(int_at(&v, &["a", "f"]), Some(2));
         assert_eq!(int_at(&v, &["a", "q"]), Some(7));
         assert!(arr_at(&v, &["a", "s"]).is_empty());
-        assert!(!present(&v, &["a", "n"]));
-        assert!(present(&v, &["a", "s"]));
         assert_eq!(time_at(&v, &["a", "s"]), None);
     }
 }

@@ -4,18 +4,22 @@
 //! Observe extracts normalized evidence; it never classifies a failure
 //! (that is the rules' job).
 
+mod attach;
 mod capture;
 mod containers;
 mod execution;
 mod facts;
+mod grouping;
 mod history;
 mod job;
 mod json;
 mod lock;
 mod tekton;
+mod tekton_runs;
 mod timestamps;
 mod wfe;
 
+pub use attach::{own_children, retain_own_children};
 pub use capture::{
     parse_captures, parse_documents, read_captures, Capture, CaptureError, ACCEPTED_KINDS,
     MAX_CAPTURE_BYTES,

@@ -88,13 +88,16 @@ facts! {
     ExecCompletionTime => "execution.completionTime": Time, "`status.completionTime` of the execution object.";
     ExecTotalTasks => "execution.totalTasks": Int, "Child TaskRuns/pods known so far.";
     ExecCompletedTasks => "execution.completedTasks": Int, "Of those, how many succeeded.";
-    ExecStarted => "execution.started": Bool, "Some step or container really started executing (Tekton's synthetic terminations do not count).";
+    ExecStarted => "execution.started": Bool, "Some step or container really started executing (a Tekton synthetic termination only with a real `startedAt`).";
+    ExecTasksSucceeded => "execution.tasksSucceeded": Int, "Child TaskRuns/CustomRuns with `Succeeded=True` (objects or embedded), or the Job's `status.succeeded`.";
+    ExecEvidenceComplete => "execution.evidenceComplete": Bool, "No evidence of execution can be missing: every referenced TaskRun is present and no CustomRun/nested PipelineRun; a Job has as many not-succeeded pods as it counts failed.";
     ExecTaskStopped => "execution.taskStopped": Bool, "Some task failed, was cancelled or timed out (not `FailureIgnored`).";
     ExecChildrenMissing => "execution.childrenMissing": Int, "Children referenced by the run but absent (pruned) from the view.";
     ExecFailedTaskName => "execution.failedTaskName": Str, "TaskRun name of the failed task, or the failing Job container.";
     ExecFailedPipelineTask => "execution.failedPipelineTask": Str, "`pipelineTaskName` of the failed TaskRun.";
     ExecFailedTaskIndex => "execution.failedTaskIndex": Int, "Its index in `childReferences` / the pod template (null when none).";
     ExecExitCode => "execution.exitCode": Int, "First real non-zero exit code of the failed task (null when none).";
+    ExecOomExitCode => "execution.oomExitCode": Int, "Exit code of the OOM-killed step, sidecar or (init) container of the failed task or Job pod (null when none).";
     ExecFailureMessage => "execution.failureMessage": Str, "Most specific failure text (failed TaskRun or container), else the run's message.";
     ExecEvidence => "execution.evidence": EvidenceList, "Every reason/message found on the run, the failed task, its steps and pods.";
     History => "history": AttemptList, "Other WFEs on the same target, newest first.";
@@ -155,6 +158,7 @@ item_fields! { EvidenceField,
     ExitCode => "exitCode": Int, "Exit code of a terminated step/container.";
     Synthetic => "synthetic": Bool, "Tekton wrote this step termination itself (not a real exit).";
     Name => "name": Str, "Object, step or container name.";
+    Type => "type": Str, "The condition type of a `condition` item (`Succeeded`, `Failed`, `DisruptionTarget`, ...), else empty.";
 }
 
 item_fields! { AttemptField,

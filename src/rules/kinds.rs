@@ -524,7 +524,7 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
             let when = rf
                 .opt("when")
                 .and_then(|n| matcher(n, Context::Facts, doc, d));
-            let exit_code = rf.opt_bool("exitCode", d).ok().flatten().unwrap_or(false);
+            let exit_code = exit_code_fact(rf.opt("exitCode"), d);
             let message = opt_template(&rf, "message", doc, d).ok().flatten();
             let name_pos = rf.get("name").map_or(r.pos, |n| n.pos);
             let unconditional = when.as_ref().is_none_or(Matcher::is_always);
@@ -554,6 +554,45 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
         default_reason: default_reason?,
     };
     Some((c, spans))
+}
+
+/// A classification rule's `exitCode`: `true` reports `execution.exitCode`,
+/// a path reports that Int fact (`execution.oomExitCode`), `false` or
+/// absent reports none.
+fn exit_code_fact(node: Option<&Node>, d: &mut Diags) -> Option<Fact> {
+    let n = node?;
+    match &n.kind {
+        Kind::Bool(true) => Some(Fact::ExecExitCode),
+        Kind::Bool(false) => None,
+        Kind::Str(path) => match Fact::from_path(path) {
+            Some(f) if f.ty() == FactType::Int => Some(f),
+            found => {
+                let ints = Fact::ALL
+                    .iter()
+                    .filter(|f| f.ty() == FactType::Int)
+                    .map(|f| f.path());
+                let why = match found {
+                    Some(f) => format!("`{path}` is {:?}", f.ty()),
+                    None => format!("unknown fact `{path}`{}", did_you_mean(path, ints)),
+                };
+                d.error(
+                    n.pos,
+                    format!("`exitCode` must be true, false or an Int fact; {why}"),
+                );
+                None
+            }
+        },
+        _ => {
+            d.error(
+                n.pos,
+                format!(
+                    "`exitCode` must be true, false or an Int fact path, got {}",
+                    n.short()
+                ),
+            );
+            None
+        }
+    }
 }
 
 pub fn backoff(doc: &Doc<'_>, d: &mut Diags) -> Option<(BackoffPolicy, BackoffSpans)> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::catalog::Fact;
 use super::matcher::Matcher;
 use super::sandbox::Sandbox;
 use super::template::Template;
@@ -179,8 +180,9 @@ pub struct ClassRule {
     pub id: RuleId,
     pub reason: String,
     pub when: Option<Matcher>,
-    /// Report `execution.exitCode` with this reason.
-    pub exit_code: bool,
+    /// The Int fact reported as the exit code with this reason
+    /// (`exitCode: true` is `execution.exitCode`); none when `None`.
+    pub exit_code: Option<Fact>,
     /// Message override; default `execution.failureMessage`.
     pub message: Option<Template>,
 }

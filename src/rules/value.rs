@@ -88,6 +88,7 @@ impl ItemLookup for Evidence {
             EvidenceField::ExitCode => self.exit_code.map_or(FactValue::Null, FactValue::Int),
             EvidenceField::Synthetic => FactValue::Bool(self.synthetic),
             EvidenceField::Name => FactValue::Str(&self.name),
+            EvidenceField::Type => FactValue::Str(&self.condition_type),
         }
     }
 }

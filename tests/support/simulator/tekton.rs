@@ -411,12 +411,14 @@ impl Run<'_> {
             .await
     }
 
-    /// Steps Tekton terminates itself get a synthetic exit code 1.
-    fn synthetic_steps(reason: &str, pod_name: &str) -> Value {
+    /// Steps Tekton terminates itself get a synthetic exit code 1; a step
+    /// that was still waiting gets the TaskRun's creationTimestamp as
+    /// `startedAt` (v0.70+ `terminateStepsInPod`).
+    fn synthetic_steps(reason: &str, pod_name: &str, started_at: &str) -> Value {
         json!([{"name": "run", "container": "step-run", "terminated": {
             "exitCode": 1, "reason": reason, "terminationReason": reason,
             "message": format!("Step run terminated as pod {pod_name} is terminated"),
-            "startedAt": now(), "finishedAt": now()}}])
+            "startedAt": started_at, "finishedAt": now()}}])
     }
 
     async fn image_pull(&self, tr_name: &str, pod_name: &str) -> Result<(), SimError> {
@@ -432,13 +434,15 @@ impl Run<'_> {
         let msg = format!(
             "the step \"run\" in TaskRun \"{tr_name}\" failed to pull the image \"\". The pod errored with the message: \"{kubelet}.\""
         );
+        let tr = self.trs.get(tr_name).await?;
+        let created = str_at(&tr, "/metadata/creationTimestamp").to_owned();
         self.trs
             .patch_status(
                 tr_name,
                 json!({"status": {
                     "conditions": cond("False", "TaskRunImagePullFailed", &msg),
                     "completionTime": now(),
-                    "steps": Self::synthetic_steps("TaskRunImagePullFailed", pod_name),
+                    "steps": Self::synthetic_steps("TaskRunImagePullFailed", pod_name, &created),
                 }}),
             )
             .await
@@ -499,7 +503,7 @@ impl Run<'_> {
                 json!({"status": {
                     "conditions": cond("False", "TaskRunCancelled", &msg),
                     "completionTime": now(),
-                    "steps": Self::synthetic_steps("TaskRunCancelled", pod_name),
+                    "steps": Self::synthetic_steps("TaskRunCancelled", pod_name, &now()),
                 }}),
             )
             .await?;
