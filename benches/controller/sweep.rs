@@ -219,12 +219,33 @@ async fn one_scale(n: usize, in_flight: bool) -> Result<Row, BoxError> {
         )
         .await?;
     } else {
+        // Sampled once a second: when the first reconcile ran (the initial
+        // lists) and how the pace holds up to the last.
+        let mut samples: Vec<(f64, f64)> = Vec::new();
+        let mut next = Instant::now();
         wait_until(
             "every WFE reconciled by the binary",
             Duration::from_secs(1800),
-            || async { reconciled(&metrics_url) >= n as f64 },
+            || {
+                let done = reconciled(&metrics_url);
+                if Instant::now() >= next {
+                    samples.push((started.elapsed().as_secs_f64(), done));
+                    next += Duration::from_secs(1);
+                }
+                async move { done >= n as f64 }
+            },
         )
         .await?;
+        let first = samples.iter().find(|(_, c)| *c > 0.0).map_or(f64::NAN, |s| s.0);
+        let pace: Vec<String> = samples
+            .windows(2)
+            .step_by((samples.len() / 8).max(1))
+            .map(|w| format!("{:.0}s:{:.0}/s", w[1].0, (w[1].1 - w[0].1) / (w[1].0 - w[0].0)))
+            .collect();
+        println!(
+            "  {n} restart: first reconcile after {first:.1} s; reconciles per second at: {}",
+            pace.join(" ")
+        );
     }
     let restart = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
