@@ -57,6 +57,11 @@ fn parse_set(key: &str, rest: &str, term: &str) -> Result<(String, Vec<String>),
 }
 
 impl LabelSelector {
+    /// No requirement: every object matches.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut reqs = Vec::new();
         for term in split_terms(s) {
@@ -104,6 +109,11 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
+    /// No requirement: every object matches.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parse and check every path against `allowed`, as the apiserver does
     /// (unknown paths are a 400 "field label not supported").
     pub fn parse(s: &str, allowed: &[&str]) -> Result<Self, String> {
