@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wfe_engine::engine::{decide, scenario, testing::outcome_record};
+use wfe_engine::engine::{decide, record, scenario};
 use wfe_engine::observe::{self, EnvFacts};
 use wfe_engine::rules;
 
@@ -108,7 +108,7 @@ fn main() {
         .remove(0);
     let primary = scenario::adopt_capture(&cap.primary);
     let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
-    let now = scenario::default_now(Some(&primary));
+    let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
     let env = EnvFacts::default();
 
     let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone());
@@ -177,8 +177,9 @@ fn main() {
             let primary = scenario::adopt_capture(&c.primary);
             let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
             let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &[], env.clone());
-            let d = decide(&facts, &set, scenario::default_now(Some(&primary)));
-            let line = serde_json::to_string(&outcome_record(&facts, &d)).unwrap_or_default();
+            let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
+            let d = decide(&facts, &set, now);
+            let line = serde_json::to_string(&record(&facts, &d, now)).unwrap_or_default();
             lines += black_box(line.len()).min(1);
         }
     }

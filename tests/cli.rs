@@ -1,8 +1,6 @@
 //! The command line, end to end through the built binary: dry-run against the
 //! capture corpus, exit codes, explain output, rule test output, the CRD.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -29,6 +27,8 @@ fn stderr(o: &Output) -> String {
 
 const KEYS: &[&str] = &[
     "file",
+    "primary",
+    "now",
     "outcome",
     "reason",
     "wasExecutionFailure",
@@ -39,85 +39,113 @@ const KEYS: &[&str] = &[
     "message",
     "summary",
     "phase",
+    "hold",
     "rulesRevision",
     "rule",
+    "classificationRule",
+    "rulesError",
 ];
 
-/// Every capture of the corpus against its expected outcome.
+/// Every capture of the corpus against its expected outcome (the golden
+/// file, through `--expect`), with exactly the documented record keys.
 #[test]
 fn dry_run_matches_the_capture_corpus() {
-    let o = run(&["dry-run", "-o", "json", "tests/fixtures/captures"]);
+    let o = run(&[
+        "dry-run",
+        "-o",
+        "json",
+        "--expect",
+        "tests/fixtures/captures/expected.yaml",
+        "tests/fixtures/captures",
+    ]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    let expected: BTreeMap<String, BTreeMap<String, Value>> = serde_yaml::from_str(
-        &std::fs::read_to_string("tests/fixtures/captures/expected.yaml").expect("expected.yaml"),
-    )
-    .expect("expected.yaml parses");
-    let rows: Vec<Value> = stdout(&o)
+    let text = stdout(&o);
+    let first = text.lines().next().unwrap();
+    let order: Vec<usize> = KEYS
+        .iter()
+        .map(|k| first.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "keys in the documented order: {first}"
+    );
+    let rows: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
     assert!(rows.len() >= 40, "corpus too small: {}", rows.len());
-    let mut seen = std::collections::BTreeSet::new();
-    let mut mismatches = Vec::new();
     for r in &rows {
         let obj = r.as_object().expect("object");
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-        keys.sort_unstable();
         let mut want = KEYS.to_vec();
+        keys.sort_unstable();
         want.sort_unstable();
         assert_eq!(keys, want, "exactly the documented keys");
-        let file = Path::new(obj["file"].as_str().unwrap())
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        let key = if expected.contains_key(&file) {
-            file.clone()
-        } else {
-            // Several primaries in one file: keyed file#primary; match by outcome order.
-            let cands: Vec<&String> = expected
-                .keys()
-                .filter(|k| k.starts_with(&format!("{file}#")) && !seen.contains(*k))
-                .collect();
-            cands
-                .first()
-                .map(|s| (*s).clone())
-                .unwrap_or_else(|| panic!("no expectation for {file}"))
-        };
-        seen.insert(key.clone());
-        let exp = &expected[&key];
-        for (k, v) in exp {
-            if k == "wasExecutionFailure" && obj["outcome"] != "Failed" {
-                assert!(
-                    obj[k].is_null(),
-                    "{key}: wasExecutionFailure must be null unless failed"
-                );
-                continue;
-            }
-            if &obj[k] != v {
-                mismatches.push(format!("{key}: {k}: expected {v}, got {}", obj[k]));
-            }
-        }
+        let file = obj["file"].as_str().unwrap();
+        assert!(
+            obj["primary"]
+                .as_str()
+                .is_some_and(|p| p.matches('/').count() == 2),
+            "{file}: primary is kind/namespace/name"
+        );
         if obj["outcome"] == "Failed" {
             assert!(
                 obj["summary"]
                     .as_str()
                     .unwrap()
                     .contains("Recommendation: "),
-                "{key}: summary has a recommendation"
+                "{file}: summary has a recommendation"
             );
-            assert!(obj["rulesRevision"]
-                .as_str()
-                .unwrap()
-                .starts_with("sha256:"));
+            // The classification rule that chose the reason (null: the default reason).
+            assert!(
+                obj["classificationRule"].is_null()
+                    || obj["classificationRule"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("failures.yaml#"),
+                "{file}"
+            );
+        } else {
+            assert!(
+                obj["wasExecutionFailure"].is_null(),
+                "{file}: null unless failed"
+            );
         }
+        assert!(obj["rulesRevision"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        assert!(obj["rulesError"].is_null());
     }
+}
+
+/// A golden file that no longer matches: exit 1 and a diff naming the entry.
+#[test]
+fn dry_run_expect_reports_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = dir.path().join("expected.yaml");
+    std::fs::write(
+        &golden,
+        "tekton-v1-oom-stepoom-v1.12.yaml: {reason: TaskFailed, exitCode: 137}\nnot-there.yaml: {reason: OOMKilled}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "dry-run",
+        "--expect",
+        golden.to_str().unwrap(),
+        "tests/fixtures/captures/tekton-v1-oom-stepoom-v1.12.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
     assert!(
-        mismatches.is_empty(),
-        "mismatches:\n{}",
-        mismatches.join("\n")
+        err.contains("-  reason: TaskFailed") && err.contains("+  reason: OOMKilled"),
+        "{err}"
     );
-    assert_eq!(seen.len(), expected.len(), "every expectation was used");
+    assert!(err.contains("-not-there.yaml: in "), "{err}");
+    assert!(
+        !err.contains("exitCode"),
+        "matching keys are not listed: {err}"
+    );
 }
 
 #[test]

@@ -109,7 +109,8 @@ fn corpus_facts_agree_with_expected_yaml() {
         let wef = failed && (f.tasks_succeeded > 0 || f.started || !f.evidence_complete);
         assert_eq!(
             wef,
-            exp["wasExecutionFailure"].as_bool().unwrap(),
+            // null in expected.yaml: the execution did not fail.
+            exp["wasExecutionFailure"].as_bool().unwrap_or(false),
             "wasExecutionFailure of {ctx}"
         );
         if failed {

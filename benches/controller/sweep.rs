@@ -236,11 +236,20 @@ async fn one_scale(n: usize, in_flight: bool) -> Result<Row, BoxError> {
             },
         )
         .await?;
-        let first = samples.iter().find(|(_, c)| *c > 0.0).map_or(f64::NAN, |s| s.0);
+        let first = samples
+            .iter()
+            .find(|(_, c)| *c > 0.0)
+            .map_or(f64::NAN, |s| s.0);
         let pace: Vec<String> = samples
             .windows(2)
             .step_by((samples.len() / 8).max(1))
-            .map(|w| format!("{:.0}s:{:.0}/s", w[1].0, (w[1].1 - w[0].1) / (w[1].0 - w[0].0)))
+            .map(|w| {
+                format!(
+                    "{:.0}s:{:.0}/s",
+                    w[1].0,
+                    (w[1].1 - w[0].1) / (w[1].0 - w[0].0)
+                )
+            })
             .collect();
         println!(
             "  {n} restart: first reconcile after {first:.1} s; reconciles per second at: {}",

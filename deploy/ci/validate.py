@@ -1,20 +1,41 @@
-"""Offline checks of the rendered manifests that need more than a diff.
+"""Offline checks of the chart's renders that need more than a diff.
 
-Usage: validate.py MANIFESTS_FILE RULES_DIR CRD_FILE EXAMPLE...
+Usage:
+  validate.py render FILE --rules DIR [--extra-rule NAME=PATH]... [--source api|volume]
+                     [--existing-configmap NAME] [--no-pod-hardening]
+                     [--expect KIND]... [--expect-no KIND]...
+  validate.py examples CRD_FILE EXAMPLE...
+  validate.py runbooks RENDER_FILE OPERATIONS_MD
+  validate.py metrics SRC_DIR FILE...
 
-1. The rules ConfigMap holds exactly the files of RULES_DIR, byte for byte.
-2. No container mounts the rules volume with subPath/subPathExpr.
-3. The Deployment keeps its hardening (non-root, read-only root filesystem,
-   no capabilities, seccomp RuntimeDefault, probes, requests and limits).
-4. Every example WorkflowExecution is valid against the CRD's
-   openAPIV3Schema (unknown fields rejected, as `kubectl --validate=strict`
-   would), and the validator rejects known-bad variants (so it is not
-   vacuous).
+render    One `helm template` output:
+          1. the rules ConfigMap holds exactly DIR's files plus the extra
+             rules, byte for byte (none rendered with --existing-configmap);
+          2. the rules reach the engine: source api -> `--rules-configmap`
+             names the ConfigMap, and a Role grants get/list/watch on it by
+             resourceNames (and Events), bound to the ServiceAccount; source
+             volume -> the ConfigMap is mounted as a directory (no subPath);
+          3. the Deployment keeps its hardening (non-root, read-only root
+             filesystem, no capabilities, seccomp RuntimeDefault, probes,
+             requests and limits; the pod part not with --no-pod-hardening);
+          4. the kinds expected are there, the ones refused are not; a
+             created execution namespace is kept on uninstall and carries
+             Pod Security labels.
+examples  Every example WorkflowExecution is valid against the CRD's
+          openAPIV3Schema (unknown fields rejected, as `kubectl
+          --validate=strict` would), and known-bad variants are refused.
+runbooks  Every alert has a runbook_url whose anchor is a heading of
+          docs/operations.md (GitHub's heading anchors).
+metrics   Every metric named in the FILEs (alert expressions, dashboard
+          queries) is registered somewhere under SRC_DIR.
 Exit status 1 with one line per problem.
 """
 
+import argparse
 import copy
+import json
 import os
+import re
 import sys
 
 import jsonschema
@@ -32,11 +53,21 @@ def load_all(path):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
-def check_rules_configmap(objs, rules_dir):
-    cms = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-rules")]
+# ---------------------------------------------------------------- render
+
+def rules_configmaps(objs):
+    return [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-rules")]
+
+
+def check_rules_configmap(objs, rules_dir, extra, existing):
+    cms = rules_configmaps(objs)
+    if existing:
+        if cms:
+            fail(f"rules.existingConfigMap={existing} but the chart rendered {cms[0]['metadata']['name']}")
+        return None
     if len(cms) != 1:
         fail(f"expected one rules ConfigMap, found {len(cms)}")
-        return
+        return None
     data = cms[0].get("data") or {}
     want = {}
     for name in sorted(os.listdir(rules_dir)):
@@ -44,16 +75,20 @@ def check_rules_configmap(objs, rules_dir):
         if os.path.isfile(p):
             with open(p, encoding="utf-8") as f:
                 want[name] = f.read()
+    for name, path in extra.items():
+        with open(path, encoding="utf-8") as f:
+            want[name] = f.read()
     for name in sorted(set(want) | set(data)):
         if name not in data:
-            fail(f"rules ConfigMap lacks {name} (present in {rules_dir}/)")
+            fail(f"rules ConfigMap lacks {name}")
         elif name not in want:
-            fail(f"rules ConfigMap has {name}, which is not in {rules_dir}/")
+            fail(f"rules ConfigMap has {name}, which is neither in {rules_dir}/ nor an extra rule")
         elif data[name] != want[name]:
-            fail(f"rules ConfigMap key {name} differs from {rules_dir}/{name}")
+            fail(f"rules ConfigMap key {name} differs from its source")
     size = sum(len(v.encode()) for v in data.values())
     if size > 1024 * 1024:
         fail(f"rules ConfigMap is {size} bytes; a ConfigMap holds at most 1 MiB")
+    return cms[0]["metadata"]
 
 
 def pod_specs(objs):
@@ -62,27 +97,27 @@ def pod_specs(objs):
             yield o, o["spec"]["template"]["spec"]
 
 
-def check_deployment(objs):
-    deployments = [o for o in objs if o["kind"] == "Deployment"]
-    if len(deployments) != 1:
-        fail(f"expected one Deployment, found {len(deployments)}")
+def deployment(objs):
+    ds = [o for o in objs if o["kind"] == "Deployment"]
+    if len(ds) != 1:
+        fail(f"expected one Deployment, found {len(ds)}")
+        return None
+    return ds[0]
+
+
+def check_hardening(objs, pod_hardening):
     for obj, spec in pod_specs(objs):
         name = f'{obj["kind"]}/{obj["metadata"]["name"]}'
-        rules_vols = {
-            v["name"] for v in spec.get("volumes", []) if "rules" in v["name"] or (
-                "configMap" in v and "rules" in v["configMap"].get("name", ""))
-        }
         psc = spec.get("securityContext", {})
-        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
-            fail(f"{name}: pod seccompProfile is not RuntimeDefault")
-        if not psc.get("runAsNonRoot"):
-            fail(f"{name}: pod does not set runAsNonRoot")
+        if pod_hardening:
+            if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+                fail(f"{name}: pod seccompProfile is not RuntimeDefault")
+            if not psc.get("runAsNonRoot"):
+                fail(f"{name}: pod does not set runAsNonRoot")
+        elif "runAsUser" in psc or "fsGroup" in psc:
+            fail(f"{name}: podSecurityContext {{}} must leave the UID to the platform, got {psc}")
         for c in spec["containers"] + spec.get("initContainers", []):
             cname = f'{name} container {c["name"]}'
-            for m in c.get("volumeMounts", []):
-                if (m["name"] in rules_vols or "rules" in m["mountPath"]) and (
-                        "subPath" in m or "subPathExpr" in m):
-                    fail(f"{cname}: the rules volume is mounted with subPath (never updated by the kubelet)")
             sc = c.get("securityContext", {})
             if sc.get("readOnlyRootFilesystem") is not True:
                 fail(f"{cname}: root filesystem is not read-only")
@@ -97,9 +132,101 @@ def check_deployment(objs):
                 got = c.get(probe, {}).get("httpGet", {}).get("path")
                 if got != path:
                     fail(f"{cname}: {probe} path is {got!r}, want {path}")
-            if not any(m["mountPath"] == "/etc/wfe-engine/rules" for m in c.get("volumeMounts", [])):
-                fail(f"{cname}: rules are not mounted at /etc/wfe-engine/rules")
 
+
+def engine_container(dep):
+    cs = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "wfe-engine"]
+    return cs[0] if cs else None
+
+
+def check_rules_delivery(objs, source, cm_name):
+    dep = deployment(objs)
+    c = dep and engine_container(dep)
+    if not c:
+        fail("no wfe-engine container")
+        return
+    args = c.get("args", [])
+    spec = dep["spec"]["template"]["spec"]
+    mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/etc/wfe-engine/rules"]
+    for m in c.get("volumeMounts", []):
+        if "rules" in m["mountPath"] and ("subPath" in m or "subPathExpr" in m):
+            fail(f"{m['name']}: the rules volume is mounted with subPath (never updated by the kubelet)")
+    ns = dep["metadata"]["namespace"]
+    if source == "volume":
+        if "--rules=/etc/wfe-engine/rules" not in args:
+            fail(f"source volume: args {args} do not read /etc/wfe-engine/rules")
+        if not mounts:
+            fail("source volume: the rules are not mounted at /etc/wfe-engine/rules")
+        return
+    want = f"--rules-configmap={ns}/{cm_name}"
+    if want not in args:
+        fail(f"source api: args {args} lack {want}")
+    if mounts or any(a.startswith("--rules=") for a in args):
+        fail("source api: the rules are mounted or passed as a directory as well")
+    sa = spec.get("serviceAccountName")
+    roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == ns]
+    granting = []
+    for r in roles:
+        for rule in r.get("rules", []):
+            if ("configmaps" in rule.get("resources", []) and "" in rule.get("apiGroups", [])
+                    and {"get", "list", "watch"} <= set(rule.get("verbs", []))):
+                if rule.get("resourceNames") != [cm_name]:
+                    fail(f"Role {r['metadata']['name']}: configmaps granted without resourceNames: [{cm_name}] "
+                         f"(got {rule.get('resourceNames')})")
+                else:
+                    granting.append(r["metadata"]["name"])
+    if len(granting) != 1:
+        fail(f"expected one Role granting get/list/watch on ConfigMap {cm_name}, found {granting}")
+        return
+    role = granting[0]
+    events = any("events" in rule.get("resources", []) and "create" in rule.get("verbs", [])
+                 for r in roles if r["metadata"]["name"] == role for rule in r["rules"])
+    if not events:
+        fail(f"Role {role}: no create on events (RulesApplied/RulesRejected)")
+    bound = [b for b in objs if b["kind"] == "RoleBinding" and b["roleRef"]["name"] == role
+             and any(s.get("name") == sa for s in b.get("subjects", []))]
+    if not bound:
+        fail(f"Role {role} is not bound to the ServiceAccount {sa}")
+
+
+def check_kinds(objs, expect, expect_no):
+    kinds = {o["kind"] for o in objs}
+    for k in expect:
+        if k not in kinds:
+            fail(f"expected a {k} in the render")
+    for k in expect_no:
+        if k in kinds:
+            fail(f"the render has a {k}, which it should not")
+
+
+def check_execution_namespace(objs):
+    dep = deployment(objs)
+    c = dep and engine_container(dep)
+    exec_ns = next((a.split("=", 1)[1] for a in (c or {}).get("args", [])
+                    if a.startswith("--execution-namespace=")), None)
+    for ns in (o for o in objs if o["kind"] == "Namespace" and o["metadata"]["name"] == exec_ns):
+        meta = ns["metadata"]
+        if meta.get("annotations", {}).get("helm.sh/resource-policy") != "keep":
+            fail(f"Namespace {exec_ns} is created without helm.sh/resource-policy: keep")
+        labels = meta.get("labels", {})
+        for mode in ("enforce", "warn", "audit"):
+            if labels.get(f"pod-security.kubernetes.io/{mode}") not in ("privileged", "baseline", "restricted"):
+                fail(f"Namespace {exec_ns}: no pod-security.kubernetes.io/{mode} level")
+
+
+def cmd_render(a):
+    objs = load_all(a.file)
+    extra = dict(e.split("=", 1) for e in a.extra_rule)
+    meta = check_rules_configmap(objs, a.rules, extra, a.existing_configmap)
+    cm_name = a.existing_configmap or (meta and meta["name"])
+    if cm_name:
+        check_rules_delivery(objs, a.source, cm_name)
+    check_hardening(objs, not a.no_pod_hardening)
+    check_kinds(objs, a.expect, a.expect_no)
+    check_execution_namespace(objs)
+
+
+# ---------------------------------------------------------------- examples
 
 def to_json_schema(s):
     """OpenAPI v3 structural schema -> JSON Schema: `nullable` becomes a null
@@ -150,11 +277,11 @@ def errors_of(validators, obj):
             for e in sorted(v.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
 
 
-def check_examples(crd_path, examples):
-    validators = crd_validator(crd_path)
+def cmd_examples(a):
+    validators = crd_validator(a.crd)
     checked = 0
     sample = None
-    for path in examples:
+    for path in a.examples:
         for obj in load_all(path):
             checked += 1
             errs = errors_of(validators, obj)
@@ -175,20 +302,131 @@ def check_examples(crd_path, examples):
     for what, obj in bad:
         if not errors_of(validators, obj):
             fail(f"schema self-test: a WorkflowExecution with {what} was accepted")
-    print(f"examples: {checked} WorkflowExecution(s) checked against {crd_path}; {len(bad)} known-bad variants refused")
+    print(f"examples: {checked} WorkflowExecution(s) checked against {a.crd}; {len(bad)} known-bad variants refused")
+
+
+# ---------------------------------------------------------------- runbooks
+
+def github_anchor(heading):
+    """The id GitHub gives a Markdown heading: lowercased, punctuation other
+    than '-' and '_' dropped, spaces turned into '-'."""
+    text = re.sub(r"`|\*\*|\*|_(?=\W)|\[|\]\([^)]*\)", "", heading.strip()).lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors_of(md_path):
+    seen = {}
+    out = set()
+    in_code = False
+    with open(md_path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("```"):
+                in_code = not in_code
+            if in_code:
+                continue
+            m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+            if not m:
+                continue
+            base = github_anchor(m.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            out.add(base if n == 0 else f"{base}-{n}")
+    return out
+
+
+def cmd_runbooks(a):
+    before = len(problems)
+    anchors = anchors_of(a.operations_md)
+    alerts = 0
+    for obj in load_all(a.file):
+        if obj["kind"] != "PrometheusRule":
+            continue
+        for group in obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                alerts += 1
+                url = rule.get("annotations", {}).get("runbook_url")
+                if not url:
+                    fail(f"alert {rule['alert']} has no runbook_url")
+                    continue
+                page, _, anchor = url.partition("#")
+                if not page.endswith("docs/operations.md"):
+                    fail(f"alert {rule['alert']}: runbook_url {url} is not docs/operations.md")
+                if anchor not in anchors:
+                    fail(f"alert {rule['alert']}: #{anchor} is not a heading of {a.operations_md}")
+    if alerts == 0:
+        fail(f"{a.file}: no alerts found")
+    if len(problems) == before:
+        print(f"runbooks: {alerts} alert(s), each with a runbook_url at a heading of {a.operations_md}")
+
+
+# ---------------------------------------------------------------- metrics
+
+METRIC = re.compile(r"\b((?:wfe|workflowexecution)_[a-z0-9_]+)")
+HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
+
+
+def registered_metrics(src_dir):
+    names = set()
+    for root, _, files in os.walk(src_dir):
+        for f in files:
+            if f.endswith(".rs"):
+                with open(os.path.join(root, f), encoding="utf-8") as fh:
+                    names.update(re.findall(r'"((?:wfe|workflowexecution)_[a-z0-9_]+)"', fh.read()))
+    return names
+
+
+def cmd_metrics(a):
+    before = len(problems)
+    known = registered_metrics(a.src)
+    used = set()
+    for path in a.files:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        # Only PromQL: alert expressions and dashboard queries.
+        exprs = re.findall(r'"expr":\s*"((?:[^"\\]|\\.)*)"', text) + re.findall(r"^\s*expr:\s*(.*)$", text, re.M)
+        for e in exprs:
+            used.update(METRIC.findall(e))
+    for name in sorted(used):
+        base = name
+        for suffix in HISTOGRAM_SERIES:
+            if name.endswith(suffix) and name[: -len(suffix)] in known:
+                base = name[: -len(suffix)]
+        if base not in known:
+            fail(f"metric {name} is used but not registered under {a.src}")
+    if not used:
+        fail(f"no metrics found in {a.files}")
+    if len(problems) == before:
+        print(f"metrics: {len(used)} metric name(s) used, all registered under {a.src}")
 
 
 def main(argv):
-    if len(argv) < 5:
-        print(__doc__, file=sys.stderr)
-        return 2
-    manifests, rules_dir, crd_path, examples = argv[1], argv[2], argv[3], argv[4:]
-    objs = load_all(manifests)
-    check_rules_configmap(objs, rules_dir)
-    check_deployment(objs)
-    check_examples(crd_path, examples)
-    for p in problems:
-        print(f"FAIL {p}", file=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("render")
+    r.add_argument("file")
+    r.add_argument("--rules", required=True)
+    r.add_argument("--extra-rule", action="append", default=[])
+    r.add_argument("--source", choices=["api", "volume"], default="api")
+    r.add_argument("--existing-configmap", default="")
+    r.add_argument("--no-pod-hardening", action="store_true")
+    r.add_argument("--expect", action="append", default=[])
+    r.add_argument("--expect-no", action="append", default=[])
+    e = sub.add_parser("examples")
+    e.add_argument("crd")
+    e.add_argument("examples", nargs="+")
+    b = sub.add_parser("runbooks")
+    b.add_argument("file")
+    b.add_argument("operations_md")
+    m = sub.add_parser("metrics")
+    m.add_argument("src")
+    m.add_argument("files", nargs="+")
+    a = p.parse_args(argv[1:])
+    {"render": cmd_render, "examples": cmd_examples, "runbooks": cmd_runbooks, "metrics": cmd_metrics}[a.cmd](a)
+    for msg in problems:
+        print(f"FAIL {msg}", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -33,3 +33,18 @@ impl RulesArg {
         }
     }
 }
+
+impl RulesArg {
+    /// Load the set for a command: a missing directory is an input error
+    /// (exit 2), invalid rules a failure (exit 1).
+    pub fn load_cli(&self) -> Result<RuleSet, super::output::CliError> {
+        use super::output::CliError;
+        self.load().map_err(|e| match e {
+            Ok(msg) => CliError::Input(msg),
+            Err(errors) => CliError::Rules {
+                source: self.describe(),
+                errors,
+            },
+        })
+    }
+}

@@ -14,13 +14,16 @@ use arc_swap::ArcSwap;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::kube_client::{client, UsageError};
 use crate::controller::leader::{default_identity, default_lease_namespace};
 use crate::controller::{
     run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
     ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink,
     ReconcileAllTrigger,
 };
-use crate::reload::{ReloadArgs, ReloadOptions, Reloader};
+use crate::reload::{
+    load_initial, ConfigMapRef, ConfigMapSource, ReloadArgs, ReloadOptions, Reloader, RulesSource,
+};
 use crate::rules::RuleSet;
 use crate::telemetry::audit::AuditArgs;
 use crate::telemetry::{self, init_logging, AppState, Metrics};
@@ -31,6 +34,8 @@ pub use crate::telemetry::LogFormat;
 const DEFAULT_RULES_DIR: &str = "/etc/wfe-engine/rules";
 
 #[derive(clap::Args, Debug)]
+// A flag given again wins (the chart appends `extraArgs` after its own flags).
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// Kubeconfig file (default: in-cluster config, else ~/.kube/config).
     #[arg(long, env = "WFE_KUBECONFIG", value_name = "PATH")]
@@ -41,6 +46,15 @@ pub struct RunArgs {
     /// Rules directory, hot-reloaded (default: /etc/wfe-engine/rules, else ./rules).
     #[arg(long, env = "WFE_RULES", value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Read the rules from this ConfigMap through the API instead of a
+    /// directory: watched, hot-reloaded, each outcome reported as an Event on it.
+    #[arg(
+        long,
+        env = "WFE_RULES_CONFIGMAP",
+        value_name = "NAMESPACE/NAME",
+        conflicts_with = "rules"
+    )]
+    pub rules_configmap: Option<ConfigMapRef>,
     /// Watched WorkflowExecution namespaces, comma-separated (default: all).
     #[arg(long, env = "WFE_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -103,13 +117,14 @@ impl LeaderElectionArgs {
     }
 }
 
-fn rules_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+fn rules_dir(arg: Option<&Path>) -> Result<PathBuf, UsageError> {
     if let Some(p) = arg {
-        anyhow::ensure!(
-            p.is_dir(),
-            "rules directory {} does not exist or is not a directory",
-            p.display()
-        );
+        if !p.is_dir() {
+            return Err(UsageError(format!(
+                "rules directory {} does not exist or is not a directory",
+                p.display()
+            )));
+        }
         return Ok(p.to_path_buf());
     }
     for candidate in [Path::new(DEFAULT_RULES_DIR), Path::new("rules")] {
@@ -117,25 +132,9 @@ fn rules_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(candidate.to_path_buf());
         }
     }
-    anyhow::bail!(
+    Err(UsageError(format!(
         "no rules directory: pass --rules DIR (looked in {DEFAULT_RULES_DIR} and ./rules)"
-    )
-}
-
-async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("using kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no cluster configuration found")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    )))
 }
 
 async fn shutdown_signal() {
@@ -159,6 +158,44 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// The rules directory and its set, unless the rules come from a
+/// ConfigMap: checked before anything else starts (no cluster is needed to
+/// learn that the rules are missing or broken).
+fn directory_rules(args: &RunArgs) -> anyhow::Result<Option<(PathBuf, RuleSet)>> {
+    if args.rules_configmap.is_some() {
+        return Ok(None);
+    }
+    let dir = rules_dir(args.rules.as_deref())?;
+    let set = crate::rules::load_dir(&dir)
+        .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
+    Ok(Some((dir, set)))
+}
+
+/// Where the rules come from and the set to start with (a ConfigMap is
+/// read through `client`).
+async fn initial_rules(
+    args: &RunArgs,
+    directory: Option<(PathBuf, RuleSet)>,
+    client: &kube::Client,
+) -> anyhow::Result<(RulesSource, RuleSet)> {
+    if let Some((dir, set)) = directory {
+        return Ok((RulesSource::Directory(dir), set));
+    }
+    let target = args
+        .rules_configmap
+        .clone()
+        .context("no rules directory and no rules ConfigMap")?;
+    let source = RulesSource::ConfigMap(ConfigMapSource {
+        client: client.clone(),
+        target: target.clone(),
+        instance: args.instance.clone(),
+    });
+    let set = load_initial(&source)
+        .await
+        .map_err(|e| anyhow::anyhow!("rules from ConfigMap {target}: {e}"))?;
+    Ok((source, set))
 }
 
 /// Run the controller until SIGINT/SIGTERM.
@@ -231,12 +268,7 @@ pub async fn run_until(
     args: RunArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let dir = rules_dir(args.rules.as_deref())?;
-    let set = crate::rules::load_dir(&dir)
-        .map_err(|e| anyhow::anyhow!("invalid rules in {}:\n{e}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), revision = %set.revision, "rules loaded");
-    let rules = Arc::new(ArcSwap::from_pointee(set));
-
+    let directory = directory_rules(&args)?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let audit_sink = args.audit.build().context("starting the audit sink")?;
     let audit: Arc<dyn AuditSink> = match &audit_sink {
@@ -253,14 +285,17 @@ pub async fn run_until(
             Arc::new(NoopAuditSink)
         }
     };
-    let reload = Reloader::spawn(
-        &dir,
+    let client = client(args.kubeconfig.as_deref()).await?;
+    let (source, set) = initial_rules(&args, directory, &client).await?;
+    tracing::info!(source = %source.describe(), revision = %set.revision, "rules loaded");
+    let rules = Arc::new(ArcSwap::from_pointee(set));
+    let reload = Reloader::spawn_source(
+        source,
         ReloadOptions::from(&args.reload),
         rules.clone(),
         metrics.clone(),
     );
 
-    let client = client(args.kubeconfig.as_deref()).await?;
     let config = ControllerConfig {
         execution_namespace: args.execution_namespace.clone(),
         namespaces: args

@@ -14,8 +14,9 @@ use serde_json::json;
 
 use super::context::Context;
 use super::error::{is_already_exists, is_conflict, is_not_found, ControllerError};
+use super::gather::{fetch_execution, set_execution, Observed};
 use super::hooks::ReconcileOutcome;
-use super::reconcile::{decide, engine_of, set_execution, Observed, SAFETY_REQUEUE};
+use super::reconcile::{decide, SAFETY_REQUEUE};
 use super::status_patch::status_patch;
 use super::stores::FoundExecution;
 use crate::api::{WorkflowExecution, FINALIZER};
@@ -87,7 +88,7 @@ pub(crate) async fn apply(
                             ));
                         }
                         redecided = true;
-                        set_execution(ctx, &mut observed, found);
+                        set_execution(&ctx.stores, &mut observed, found);
                         decision = decide(ctx, &current, &observed).await?;
                         continue 'decision;
                     }
@@ -350,7 +351,7 @@ async fn release_lock(
 ) -> Result<bool, ControllerError> {
     let found = match cached {
         Some(f) => Some(f.clone()),
-        None => fetch_execution(ctx, wfe).await?,
+        None => fetch_execution(&ctx.view(), wfe).await?,
     };
     let Some(found) = found else {
         return Ok(false);
@@ -368,37 +369,6 @@ fn owned_by(obj: &DynamicObject, wfe: &WorkflowExecution) -> bool {
         &wfe.name_any(),
         &wfe.namespace().unwrap_or_default(),
     )
-}
-
-/// GET the execution object at the lock name from the API (every engine
-/// available, the WFE's own first).
-pub(crate) async fn fetch_execution(
-    ctx: &Context,
-    wfe: &WorkflowExecution,
-) -> Result<Option<FoundExecution>, ControllerError> {
-    let lock = lock_name(&wfe.spec.target_resource);
-    let mut engines = vec![engine_of(wfe).unwrap_or(Engine::Job)];
-    for e in [Engine::Tekton, Engine::Job] {
-        if !engines.contains(&e) {
-            engines.push(e);
-        }
-    }
-    for engine in engines {
-        if engine == Engine::Tekton && !ctx.engines.iter().any(|e| e == "tekton") {
-            continue;
-        }
-        match execution_api(ctx, engine).get_opt(&lock).await {
-            Ok(Some(obj)) => {
-                return Ok(Some(FoundExecution {
-                    engine,
-                    object: Arc::new(obj),
-                }))
-            }
-            Ok(None) => {}
-            Err(e) => return Err(ControllerError::api("get", lock, e)),
-        }
-    }
-    Ok(None)
 }
 
 /// A WFE being deleted: owner-checked cleanup of its execution object, the

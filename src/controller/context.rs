@@ -63,3 +63,15 @@ pub struct Context {
     /// `AuditRecorded` conditions owed to WFEs by earlier reconciles.
     pub(crate) audit_conditions: AuditConditions,
 }
+
+impl Context {
+    /// The read side, for [`super::gather::observe_wfe`].
+    pub(crate) fn view(&self) -> super::gather::View<'_> {
+        super::gather::View {
+            client: &self.client,
+            config: &self.config,
+            stores: &self.stores,
+            engines: &self.engines,
+        }
+    }
+}

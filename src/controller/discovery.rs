@@ -18,6 +18,20 @@ pub async fn tekton_available(client: &Client) -> Result<bool, ControllerError> 
     }
 }
 
+/// The engines a controller with this configuration offers: `job`, and
+/// `tekton` first when its CRDs are served and not disabled.
+pub async fn engines(
+    client: &Client,
+    config: &super::context::ControllerConfig,
+) -> Result<Vec<String>, ControllerError> {
+    let tekton = !config.disable_tekton && tekton_available(client).await?;
+    let mut engines = vec!["job".to_string()];
+    if tekton {
+        engines.insert(0, "tekton".to_string());
+    }
+    Ok(engines)
+}
+
 /// Declared Secrets and ConfigMaps that are absent or have no data in
 /// `namespace`, as `secret/<name>` / `configmap/<name>`, in declaration order.
 pub async fn missing_dependencies(

@@ -109,11 +109,8 @@ pub async fn spawn_controller(
     rules: Arc<ArcSwap<RuleSet>>,
     options: ControllerOptions,
 ) -> Result<ControllerHandle, ControllerError> {
-    let tekton = !config.disable_tekton && discovery::tekton_available(&client).await?;
-    let mut engines = vec!["job".to_string()];
-    if tekton {
-        engines.insert(0, "tekton".to_string());
-    }
+    let engines = discovery::engines(&client, &config).await?;
+    let tekton = engines.iter().any(|e| e == "tekton");
     tracing::info!(?engines, namespace = %config.execution_namespace, "engines available");
 
     let (stores, controller) = watches::build(&client, &config, tekton, &options.hooks);

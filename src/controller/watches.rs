@@ -53,34 +53,40 @@ fn kind_watch(
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
-    let types = TypeMeta {
-        api_version: resource.api_version.clone(),
-        kind: resource.kind.clone(),
-    };
     let kind = resource.kind.clone();
-    let stream = watcher(
-        api,
-        watcher::Config::default().labels(LABEL_WORKFLOW_EXECUTION),
-    )
-    .inspect_err(restart_reporter(hooks.clone(), kind.clone()))
-    .default_backoff()
-    .modify(move |o: &mut DynamicObject| {
-        if o.types.is_none() {
-            o.types = Some(types.clone());
-        }
-        trim::trim_object_as(&types.kind, o);
-    })
-    .map_ok(move |ev| {
-        if let Some(idx) = &children {
-            stores::index_child_event(idx, &kind, &ev);
-        }
-        ev
-    })
-    .reflect(writer)
-    .touched_objects()
-    .filter_map(drop_errors)
-    .boxed();
+    let cached = resource.clone();
+    let stream = watcher(api, kind_watch_config())
+        .inspect_err(restart_reporter(hooks.clone(), kind.clone()))
+        .default_backoff()
+        .modify(move |o: &mut DynamicObject| prepare_object(&cached, o))
+        .map_ok(move |ev| {
+            if let Some(idx) = &children {
+                stores::index_child_event(idx, &kind, &ev);
+            }
+            ev
+        })
+        .reflect(writer)
+        .touched_objects()
+        .filter_map(drop_errors)
+        .boxed();
     (KindStore { resource, store }, stream)
+}
+
+/// Which objects of the execution namespace are cached: only those carrying
+/// our owner label.
+pub(crate) fn kind_watch_config() -> watcher::Config {
+    watcher::Config::default().labels(LABEL_WORKFLOW_EXECUTION)
+}
+
+/// An object as the cache keeps it: typed and trimmed.
+pub(crate) fn prepare_object(resource: &ApiResource, o: &mut DynamicObject) {
+    if o.types.is_none() {
+        o.types = Some(TypeMeta {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+        });
+    }
+    trim::trim_object_as(&resource.kind, o);
 }
 
 /// Keep watch errors out of the controller's trigger streams. Each watch

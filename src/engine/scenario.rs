@@ -167,18 +167,7 @@ pub fn history_entry(
             .as_object()
             .ok_or_else(|| ScenarioError(format!("history entry {index}: expected a mapping")))?;
         for k in o.keys() {
-            if ![
-                "name",
-                "namespace",
-                "phase",
-                "reason",
-                "wasExecutionFailure",
-                "completionTime",
-                "cleared",
-                "target",
-            ]
-            .contains(&k.as_str())
-            {
+            if !crate::rules::testcase::HISTORY_KEYS.contains(&k.as_str()) {
                 return Err(ScenarioError(format!(
                     "history entry {index}: unknown key {k:?}"
                 )));
@@ -293,38 +282,65 @@ pub fn parse_time(s: &str, what: &str) -> Result<Timestamp, ScenarioError> {
         .map_err(|e| ScenarioError(format!("{what}: {s:?} is not an RFC 3339 time: {e}")))
 }
 
-/// The default evaluation instant for a capture: one second after it
-/// completed, else its start, else a fixed instant (never the wall clock, so
+/// Keys whose values are instants at which something was observed to
+/// happen. Instants that lie ahead by design (`nextAllowedExecution`,
+/// `timesOutAt`, deadlines) are not among them: evaluating a held WFE at its
+/// own release time would show a different decision.
+pub const OBSERVED_TIME_KEYS: &[&str] = &[
+    "creationTimestamp",
+    "deletionTimestamp",
+    "startTime",
+    "completionTime",
+    "lastTransitionTime",
+    "lastUpdateTime",
+    "lastProbeTime",
+    "startedAt",
+    "finishedAt",
+    "failedAt",
+    "firstTimestamp",
+    "lastTimestamp",
+    "eventTime",
+];
+
+/// Used when the inputs hold no timestamp at all (never the wall clock, so
 /// results are reproducible).
-pub fn default_now(primary: Option<&Value>) -> Timestamp {
-    let pick = |p: &str| {
-        primary
-            .and_then(|v| v.pointer(p))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Timestamp>().ok())
-    };
-    let t = pick("/status/completionTime")
-        .or_else(|| {
-            primary
-                .and_then(|v| v.pointer("/status/conditions"))
-                .and_then(Value::as_array)
-                .and_then(|cs| {
-                    cs.iter()
-                        .filter_map(|c| {
-                            c.get("lastTransitionTime")?
-                                .as_str()?
-                                .parse::<Timestamp>()
-                                .ok()
-                        })
-                        .max()
-                })
-        })
-        .or_else(|| pick("/status/startTime"))
-        .or_else(|| pick("/metadata/creationTimestamp"));
-    match t {
-        Some(t) => t
-            .checked_add(jiff::SignedDuration::from_secs(1))
-            .unwrap_or(t),
-        None => Timestamp::from_second(1_767_225_600).unwrap_or(Timestamp::UNIX_EPOCH),
+pub const FALLBACK_NOW: &str = "2026-01-01T00:00:00Z";
+
+/// The newest observed instant anywhere in these objects (see
+/// [`OBSERVED_TIME_KEYS`]); `None` when there is none.
+pub fn newest_timestamp<'a>(values: impl IntoIterator<Item = &'a Value>) -> Option<Timestamp> {
+    fn walk(v: &Value, best: &mut Option<Timestamp>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if let (true, Some(s)) = (OBSERVED_TIME_KEYS.contains(&k.as_str()), x.as_str())
+                    {
+                        if let Ok(t) = s.parse::<Timestamp>() {
+                            *best = Some(best.map_or(t, |b| b.max(t)));
+                        }
+                    }
+                    walk(x, best);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, best)),
+            _ => {}
+        }
     }
+    let mut best = None;
+    for v in values {
+        walk(v, &mut best);
+    }
+    best
+}
+
+/// The default evaluation instant of a capture alone: its newest observed
+/// timestamp, else [`FALLBACK_NOW`] (`engine::replay` also counts `--wfe`
+/// and `--history`, and a live capture's time).
+pub fn default_now(primary: Option<&Value>) -> Timestamp {
+    newest_timestamp(primary).unwrap_or_else(fallback_now)
+}
+
+/// The fixed instant of [`FALLBACK_NOW`].
+pub fn fallback_now() -> Timestamp {
+    FALLBACK_NOW.parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }

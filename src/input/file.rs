@@ -37,6 +37,11 @@ pub fn read_path(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     }
 }
 
+/// The UTF-8 text of a file (or stdin for `-`) of at most `limit` bytes.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, InputError> {
+    super::to_text(path, read_path(path, limit)?)
+}
+
 /// Read at most `limit` bytes from `r`; one byte more is an error. The limit
 /// holds while reading, whatever the source claims its size is.
 pub fn read_reader(path: &Path, r: impl Read, limit: u64) -> Result<Vec<u8>, InputError> {

@@ -19,5 +19,5 @@ pub mod yaml;
 
 pub use dir::{list_dir, ByteBudget, Entry, EntryKind};
 pub use error::InputError;
-pub use file::{read_file, read_path, read_reader};
+pub use file::{read_file, read_path, read_reader, read_text};
 pub use text::{strip_bom, to_text};

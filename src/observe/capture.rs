@@ -1,7 +1,7 @@
 //! Reading captures: files, directories or stdin holding `kubectl get -o
 //! yaml|json` output, split into one [`Capture`] per PipelineRun or Job.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -29,6 +29,7 @@ pub const ACCEPTED_KINDS: &[&str] = &[
     "WorkflowExecution",
     "Event",
     "List",
+    super::capture_info::CAPTURE_KIND,
 ];
 
 /// One execution object with what belongs to it.
@@ -42,6 +43,9 @@ pub struct Capture {
     pub children: Vec<Value>,
     /// WorkflowExecution documents of the file.
     pub wfes: Vec<Value>,
+    /// The header of a live capture (`wfe-engine capture`). Only such a
+    /// capture may lack an execution object; `primary` is then `Null`.
+    pub info: Option<super::capture_info::CaptureInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,8 @@ pub enum CaptureError {
     NoPrimary { file: String, found: String },
     #[error("{dir}: no *.yaml, *.yml or *.json capture files in the directory")]
     EmptyDirectory { dir: String },
+    #[error("{file}: {message}")]
+    BadHeader { file: String, message: String },
 }
 
 /// Capture files a directory may hold.
@@ -117,21 +123,17 @@ pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
     Ok(out)
 }
 
-/// The capture files at `path` (a file, a directory or `-`), read one at a
-/// time through [`crate::input`] and handed to `each` as (name, text): a
-/// caller that prints as it goes holds one file at a time.
-pub fn for_each_capture_file(
-    path: &Path,
-    mut each: impl FnMut(&str, String) -> Result<(), CaptureError>,
-) -> Result<(), CaptureError> {
-    let shown = path.display().to_string();
+/// The capture files `read_captures` would read for `path`, in order: the
+/// path itself for a file or `-`, else the directory's capture files (at
+/// most [`MAX_DIR_FILES`], regular files only). Lets a caller read and
+/// decide one file at a time (bounded memory).
+pub fn capture_files(path: &Path) -> Result<Vec<PathBuf>, CaptureError> {
     let is_dir = path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_dir());
     if !is_dir {
-        let text = read_text(path, MAX_CAPTURE_BYTES)?;
-        return each(&shown, text);
+        return Ok(vec![path.to_path_buf()]);
     }
     let entries = input::list_dir(path, MAX_DIR_FILES).map_err(CaptureError::Input)?;
-    let files: Vec<_> = entries
+    let files: Vec<PathBuf> = entries
         .into_iter()
         .filter(|e| {
             let ext_ok = [".yaml", ".yml", ".json"]
@@ -140,14 +142,34 @@ pub fn for_each_capture_file(
             let answers = e.name == "expected.yaml" || e.name == "expected.yml";
             ext_ok && !answers && e.kind == EntryKind::File
         })
+        .map(|e| e.path)
         .collect();
     if files.is_empty() {
-        return Err(CaptureError::EmptyDirectory { dir: shown });
+        return Err(CaptureError::EmptyDirectory {
+            dir: path.display().to_string(),
+        });
     }
+    Ok(files)
+}
+
+/// Reads the captures of one file (`-` for stdin), through [`crate::input`].
+pub fn read_capture_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
+    let text = read_text(path, MAX_CAPTURE_BYTES)?;
+    parse_captures(&path.display().to_string(), &text)
+}
+
+/// The capture files at `path` (a file, a directory or `-`), read one at a
+/// time and handed to `each` as (name, text), the directory's files under
+/// one byte budget ([`MAX_DIR_BYTES`]).
+pub fn for_each_capture_file(
+    path: &Path,
+    mut each: impl FnMut(&str, String) -> Result<(), CaptureError>,
+) -> Result<(), CaptureError> {
+    let files = capture_files(path)?;
     let mut budget = input::ByteBudget::new(path, MAX_DIR_BYTES);
     for f in files {
         let limit = budget.next_limit(MAX_CAPTURE_BYTES);
-        let text = match read_text(&f.path, limit) {
+        let text = match read_text(&f, limit) {
             Err(CaptureError::TooLarge { .. }) if budget.is_spent_by(MAX_CAPTURE_BYTES) => {
                 return Err(CaptureError::Input(budget.spent()))
             }
@@ -156,7 +178,7 @@ pub fn for_each_capture_file(
         budget
             .charge(text.len() as u64)
             .map_err(CaptureError::Input)?;
-        each(&f.path.display().to_string(), text)?;
+        each(&f.display().to_string(), text)?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::attach::{parent_uids, pod_task_run, retain_own_children};
 use super::capture::{Capture, CaptureError, CHILD_KINDS, PRIMARY_KINDS};
+use super::capture_info::{capture_info, CaptureInfo, CAPTURE_KIND};
 use super::execution::{OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 use super::json::{arr_at, kind, label, name, namespace, str_at, uid};
 
@@ -85,15 +86,30 @@ pub(super) fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, Captur
     let mut primaries: Vec<Value> = Vec::new();
     let mut children: Vec<Value> = Vec::new();
     let mut wfes: Vec<Value> = Vec::new();
+    let mut info: Option<CaptureInfo> = None;
     for d in docs {
         match kind(&d) {
             k if PRIMARY_KINDS.contains(&k) => primaries.push(d),
             k if CHILD_KINDS.contains(&k) => children.push(d),
             "WorkflowExecution" => wfes.push(d),
+            k if k == CAPTURE_KIND => {
+                let bad = |message: String| CaptureError::BadHeader {
+                    file: file.into(),
+                    message,
+                };
+                if info.is_some() {
+                    return Err(bad("more than one Capture header".into()));
+                }
+                info = Some(capture_info(&d).map_err(bad)?);
+            }
             _ => {} // Events
         }
     }
     separate_nested(&mut primaries, &mut children);
+    if primaries.is_empty() && info.is_some() {
+        // A live capture of a WFE with no execution object (e.g. held).
+        primaries.push(Value::Null);
+    }
     if primaries.is_empty() {
         let mut found: Vec<&str> = children.iter().chain(&wfes).map(kind).collect();
         found.sort_unstable();
@@ -116,6 +132,7 @@ pub(super) fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, Captur
             primary: p,
             children: Vec::new(),
             wfes: Vec::new(),
+            info: info.clone(),
         })
         .collect();
     for (c, o) in children.into_iter().zip(owners) {

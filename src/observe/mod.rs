@@ -6,6 +6,7 @@
 
 mod attach;
 mod capture;
+mod capture_info;
 mod containers;
 mod execution;
 mod facts;
@@ -21,8 +22,11 @@ mod wfe;
 
 pub use attach::{own_children, retain_own_children};
 pub use capture::{
-    parse_captures, parse_documents, read_captures, Capture, CaptureError, ACCEPTED_KINDS,
-    MAX_CAPTURE_BYTES,
+    capture_files, parse_captures, parse_documents, read_capture_file, read_captures, Capture,
+    CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES,
+};
+pub use capture_info::{
+    capture_header, capture_info, CaptureInfo, CAPTURE_API_VERSION, CAPTURE_KIND,
 };
 pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;

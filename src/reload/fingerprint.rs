@@ -1,12 +1,15 @@
-//! A cheap content fingerprint of a rules directory: decides whether anything
-//! changed without compiling the set, and detects a change that happened
-//! while a candidate was being validated.
+//! A cheap content fingerprint of a rules directory (or of the files of a
+//! rules ConfigMap): decides whether anything changed without compiling the
+//! set, and detects a change that happened while a candidate was being
+//! validated.
 
 use std::fmt;
 use std::io;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::rules::SourceFile;
 
 /// SHA-256 over the names and contents of the visible files of a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +32,7 @@ impl Fingerprint {
             }
         }
         names.sort();
-        let mut hasher = Sha256::new();
+        let mut hasher = FileHasher::default();
         for name in names {
             let path = dir.join(&name);
             let content = match std::fs::metadata(&path) {
@@ -54,12 +57,41 @@ impl Fingerprint {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            hasher.update((name.len() as u64).to_le_bytes());
-            hasher.update(name.as_bytes());
-            hasher.update((content.len() as u64).to_le_bytes());
-            hasher.update(&content);
+            hasher.add(&name, &content);
         }
-        Ok(Fingerprint(hasher.finalize().into()))
+        Ok(hasher.finish())
+    }
+
+    /// Hash files held in memory (a ConfigMap's keys), with the same rules
+    /// as [`Fingerprint::of_dir`]: names starting with `.` are skipped and
+    /// the order of `files` does not matter.
+    pub fn of_files(files: &[SourceFile]) -> Fingerprint {
+        let mut sorted: Vec<&SourceFile> =
+            files.iter().filter(|f| !f.name.starts_with('.')).collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut hasher = FileHasher::default();
+        for f in sorted {
+            hasher.add(&f.name, &f.content);
+        }
+        hasher.finish()
+    }
+}
+
+/// Length-prefixed names and contents, so no two file lists hash alike by
+/// shifting bytes between a name and a content.
+#[derive(Default)]
+struct FileHasher(Sha256);
+
+impl FileHasher {
+    fn add(&mut self, name: &str, content: &[u8]) {
+        self.0.update((name.len() as u64).to_le_bytes());
+        self.0.update(name.as_bytes());
+        self.0.update((content.len() as u64).to_le_bytes());
+        self.0.update(content);
+    }
+
+    fn finish(self) -> Fingerprint {
+        Fingerprint(self.0.finalize().into())
     }
 }
 
@@ -108,6 +140,31 @@ mod tests {
         let linked = Fingerprint::of_dir(dir.path()).unwrap();
         std::fs::write(data.join("a.yaml"), "x: 2\n").unwrap();
         assert_ne!(linked, Fingerprint::of_dir(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn files_hash_like_the_same_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "y: 1\n").unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "x: 1\n").unwrap();
+        let file = |n: &str, c: &str| SourceFile {
+            name: n.into(),
+            content: c.as_bytes().to_vec(),
+        };
+        let files = vec![
+            file("b.yaml", "y: 1\n"),
+            file(".hidden", "z"),
+            file("a.yaml", "x: 1\n"),
+        ];
+        assert_eq!(
+            Fingerprint::of_files(&files),
+            Fingerprint::of_dir(dir.path()).unwrap()
+        );
+        let edited = vec![file("a.yaml", "x: 2\n"), file("b.yaml", "y: 1\n")];
+        assert_ne!(
+            Fingerprint::of_files(&edited),
+            Fingerprint::of_files(&files)
+        );
     }
 
     #[test]

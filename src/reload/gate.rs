@@ -1,31 +1,31 @@
-//! Building a candidate set: load and validate the whole directory, then run
-//! its own rule tests. Runs on a dedicated thread under an overall timeout.
-//! A hostile set is already limited by the sandbox (per evaluation and per
+//! Building a candidate set: load and validate the whole set, then run its
+//! own rule tests. Runs on a dedicated thread under an overall timeout. A
+//! hostile set is already limited by the sandbox (per evaluation and per
 //! decision); the timeout bounds the whole. On timeout the work is
 //! cancelled, not abandoned: the thread's evaluations stop at their next
 //! clock check, no further test case starts, and the thread is joined, so
 //! no thread keeps running behind a refused set.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::source::Candidate;
 use super::status::ErrorLocation;
 use super::ReloadError;
 use crate::engine::testing::{run_cases, TestReport};
 use crate::rules::limits::InterruptScope;
-use crate::rules::{load_dir, RuleSet};
+use crate::rules::RuleSet;
 
 /// How long a cancelled gate may take to notice (one evaluation's clock
 /// check, one decision at most).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// Load `dir` and (when `run_tests`) gate it on its rule tests.
+/// Load `candidate` and (when `run_tests`) gate it on its rule tests.
 pub(crate) async fn build_candidate(
-    dir: PathBuf,
+    candidate: Candidate,
     run_tests: bool,
     timeout: Duration,
 ) -> Result<RuleSet, ReloadError> {
@@ -36,7 +36,7 @@ pub(crate) async fn build_candidate(
         .name("wfe-rules-gate".into())
         .spawn(move || {
             let _interruptible = InterruptScope::enter(flag.clone());
-            let _ = tx.send(load_and_test(dir, run_tests, &flag, timeout));
+            let _ = tx.send(load_and_test(candidate, run_tests, &flag, timeout));
         })
         .map_err(ReloadError::Thread)?;
     let result = match tokio::time::timeout(timeout, &mut rx).await {
@@ -62,12 +62,12 @@ pub(crate) async fn build_candidate(
 }
 
 fn load_and_test(
-    dir: PathBuf,
+    candidate: Candidate,
     run_tests: bool,
     cancel: &AtomicBool,
     timeout: Duration,
 ) -> Result<RuleSet, ReloadError> {
-    let set = load_dir(&dir).map_err(ReloadError::Invalid)?;
+    let set = candidate.load().map_err(ReloadError::Invalid)?;
     if run_tests {
         let cases = set
             .tests

@@ -1,28 +1,50 @@
-//! Hot reload of the rules directory (DESIGN.md invariant 7; docs/hot-reload.md).
+//! Hot reload of the rules (DESIGN.md invariant 7; docs/hot-reload.md), from
+//! one of two [`RulesSource`]s:
 //!
-//! A [`watcher::DirWatcher`] watches the directory itself, non-recursively, so
-//! the kubelet's `..data` swap and editors' temp-file renames are both seen as
-//! entries changing in it. The [`Reloader`] debounces those signals, loads the
-//! whole directory, runs the set's own rule tests, and swaps the new set into
-//! the shared `ArcSwap` only when all of it is good; otherwise the last good
-//! set stays active and the error is kept for `/rules`.
+//! - a directory: a [`watcher::DirWatcher`] watches the directory itself,
+//!   non-recursively, so the kubelet's `..data` swap and editors' temp-file
+//!   renames are both seen as entries changing in it;
+//! - a ConfigMap read through the API: a kube-runtime watcher on that one
+//!   name, and every outcome reported as an Event on the ConfigMap
+//!   (`RulesApplied`, `RulesRejected` with every `file:line:col`).
+//!
+//! The [`Reloader`] debounces change signals, loads the whole set, runs the
+//! set's own rule tests, and swaps the new set into the shared `ArcSwap`
+//! only when all of it is good; otherwise the last good set stays active and
+//! the error is kept for `/rules`.
 
+mod configmap;
+mod dir_source;
+mod events;
 mod fingerprint;
 mod gate;
 mod options;
 mod reloader;
+mod report;
+mod source;
 mod status;
 pub mod watcher;
 
 pub use fingerprint::Fingerprint;
 pub use options::{ReloadArgs, ReloadOptions};
 pub use reloader::{ReloadHandle, Reloader};
-pub use status::{ErrorLocation, LastError, ReloadCounts, ReloadStatus};
+pub use source::{ConfigMapRef, ConfigMapSource, RulesSource};
+pub use status::{ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::rules::LoadErrors;
+use crate::rules::{load_dir, LoadErrors, RuleSet};
+
+/// The set to start with, loaded (without the rule-test gate, as before any
+/// reload) from `source`. A ConfigMap whose set does not load also gets a
+/// `RulesRejected` Event, so its editor sees why the engine does not start.
+pub async fn load_initial(source: &RulesSource) -> Result<RuleSet, ReloadError> {
+    match source {
+        RulesSource::Directory(dir) => load_dir(dir).map_err(ReloadError::Invalid),
+        RulesSource::ConfigMap(cm) => configmap::initial(cm).await,
+    }
+}
 
 /// Why a candidate rule set was refused (or could not be looked at).
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +72,13 @@ pub enum ReloadError {
     Watch {
         path: PathBuf,
         source: notify::Error,
+    },
+    #[error("the rules ConfigMap {0} does not exist")]
+    ConfigMapMissing(String),
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        source: Box<kube::Error>,
     },
 }
 

@@ -1,6 +1,6 @@
 //! The reload loop: signals → quiet window → fingerprint → load + gate →
-//! atomic swap (or refusal), plus the periodic re-check and re-watching a
-//! directory that went away.
+//! atomic swap (or refusal) → outcome reported to the source, plus the
+//! periodic re-check and re-watching a directory that went away.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,8 +17,10 @@ use tracing::{debug, error, info, warn};
 use super::fingerprint::Fingerprint;
 use super::gate::build_candidate;
 use super::options::ReloadOptions;
+use super::report;
+use super::source::{RulesSource, Snapshot, Watched};
 use super::status::{ActiveRules, LastError, ReloadCounts, ReloadStatus};
-use super::watcher::{DirWatcher, Signal};
+use super::watcher::Signal;
 use super::ReloadError;
 use crate::rules::RuleSet;
 use crate::telemetry::Metrics;
@@ -28,25 +30,37 @@ use crate::telemetry::Metrics;
 pub struct Reloader;
 
 impl Reloader {
-    /// Watch `dir` and keep `rules` at its latest good rule set.
-    ///
-    /// `rules` holds the set the caller loaded at startup; it is re-checked at
-    /// once (the directory may have changed since). Must be called inside a
-    /// tokio runtime. The task runs until [`ReloadHandle::shutdown`] or until
-    /// every handle is dropped.
+    /// Watch `dir` and keep `rules` at its latest good rule set
+    /// ([`Reloader::spawn_source`] with a directory).
     pub fn spawn(
         dir: impl Into<PathBuf>,
         options: ReloadOptions,
         rules: Arc<ArcSwap<RuleSet>>,
         metrics: Arc<Metrics>,
     ) -> ReloadHandle {
-        let dir = dir.into();
+        Self::spawn_source(RulesSource::Directory(dir.into()), options, rules, metrics)
+    }
+
+    /// Watch `source` and keep `rules` at its latest good rule set.
+    ///
+    /// `rules` holds the set the caller loaded at startup; it is re-checked at
+    /// once (the source may have changed since). Must be called inside a
+    /// tokio runtime. The task runs until [`ReloadHandle::shutdown`] or until
+    /// every handle is dropped.
+    pub fn spawn_source(
+        source: RulesSource,
+        options: ReloadOptions,
+        rules: Arc<ArcSwap<RuleSet>>,
+        metrics: Arc<Metrics>,
+    ) -> ReloadHandle {
+        let source = Watched::new(source);
         let now = Timestamp::now();
         let current = rules.load_full();
         metrics.reload.set_revision(None, &current.revision);
         metrics.reload.mark_successful(unix_seconds(now));
         let status = Arc::new(Mutex::new(ReloadStatus {
-            directory: dir.display().to_string(),
+            directory: source.directory(),
+            config_map: source.config_map(),
             watching: false,
             rule_test_gate: options.run_rule_tests,
             active: ActiveRules::of(&current, now),
@@ -60,7 +74,7 @@ impl Reloader {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (tx, rx) = unbounded_channel();
         let task = Task {
-            dir,
+            source,
             options,
             rules: rules.clone(),
             metrics,
@@ -68,8 +82,6 @@ impl Reloader {
             swaps: swaps.clone(),
             tx,
             rx,
-            watcher: None,
-            missing_reported: false,
             last_attempted: None,
             initial: true,
             pending: None,
@@ -158,7 +170,7 @@ struct Pending {
 }
 
 struct Task {
-    dir: PathBuf,
+    source: Watched,
     options: ReloadOptions,
     rules: Arc<ArcSwap<RuleSet>>,
     metrics: Arc<Metrics>,
@@ -166,8 +178,6 @@ struct Task {
     swaps: Arc<watch::Sender<String>>,
     tx: UnboundedSender<Signal>,
     rx: UnboundedReceiver<Signal>,
-    watcher: Option<DirWatcher>,
-    missing_reported: bool,
     /// Content of the last candidate that was decided on (applied or refused).
     last_attempted: Option<Fingerprint>,
     /// The first check only confirms the caller's set; it is not a reload.
@@ -206,28 +216,25 @@ impl Task {
                     self.check().await;
                 }
                 _ = recheck.tick() => self.check().await,
-                _ = rewatch.tick(), if self.watcher.is_none() => {
+                _ = rewatch.tick(), if self.source.needs_rewatch() => {
                     if self.ensure_watch() {
                         self.mark_dirty();
                     }
                 }
             }
         }
-        debug!(directory = %self.dir.display(), "rules reloader stopped");
+        debug!(source = %self.source.describe(), "rules reloader stopped");
     }
 
     fn on_signal(&mut self, signal: Signal) {
         match signal {
             Signal::Changed => {}
-            Signal::Lost => {
-                info!(directory = %self.dir.display(), "rules directory removed or moved; keeping the active rules until it is back");
-                self.watcher = None;
-                lock(&self.status).watching = false;
-            }
+            Signal::Lost => self.source.lost(),
             Signal::Error(e) => {
-                warn!(directory = %self.dir.display(), error = %e, "rules watch error; re-checking")
+                warn!(source = %self.source.describe(), error = %e, "rules watch error; re-checking")
             }
         }
+        lock(&self.status).watching = self.source.watching();
         self.mark_dirty();
     }
 
@@ -239,59 +246,43 @@ impl Task {
         self.pending = Some(Pending { first, deadline });
     }
 
-    /// Make sure the watch sits on the directory that is there now.
-    /// Returns true when a new watch was established.
+    /// Make sure the source is watched; true when a new watch was established.
     fn ensure_watch(&mut self) -> bool {
-        if let Some(w) = &self.watcher {
-            if w.still_watches(&self.dir) {
-                return false;
-            }
-            info!(directory = %self.dir.display(), "rules directory was replaced; watching the new one");
-            self.watcher = None;
-        }
-        match DirWatcher::new(&self.dir, self.tx.clone()) {
-            Ok(w) => {
-                self.watcher = Some(w);
-                self.missing_reported = false;
-                lock(&self.status).watching = true;
-                debug!(directory = %self.dir.display(), "watching rules directory");
-                true
-            }
-            Err(e) => {
-                lock(&self.status).watching = false;
-                if !self.missing_reported {
-                    self.missing_reported = true;
-                    warn!(directory = %self.dir.display(), error = %e, "cannot watch the rules directory; keeping the active rules and retrying");
-                }
-                false
-            }
-        }
+        let new = self.source.ensure_watch(&self.tx);
+        lock(&self.status).watching = self.source.watching();
+        new
     }
 
     /// Reload if the content differs from the last candidate decided on.
     async fn check(&mut self) {
         self.ensure_watch();
-        let before = match Fingerprint::of_dir(&self.dir) {
-            Ok(f) => f,
+        let snapshot = match self.source.snapshot() {
+            Ok(s) => s,
             Err(e) => {
-                debug!(directory = %self.dir.display(), error = %e, "rules directory unreadable; keeping the active rules");
+                debug!(source = %self.source.describe(), error = %e, "no rules to look at; keeping the active rules");
                 return;
             }
         };
+        let before = snapshot.fingerprint;
         if self.last_attempted == Some(before) {
             return;
         }
-        lock(&self.status).last_attempt_at = Some(Timestamp::now());
+        {
+            let mut status = lock(&self.status);
+            status.last_attempt_at = Some(Timestamp::now());
+            status.config_map = self.source.config_map();
+        }
         let result = build_candidate(
-            self.dir.clone(),
+            snapshot.candidate.clone(),
             self.options.run_rule_tests,
             self.options.gate_timeout,
         )
         .await;
-        // A change while the candidate was read may have torn it: decide
-        // only on content that held still for the whole step.
-        if Fingerprint::of_dir(&self.dir).ok() != Some(before) {
-            debug!(directory = %self.dir.display(), "rules changed during validation; validating again");
+        // A change while the candidate was read may have torn it (or, for a
+        // ConfigMap, made it stale): decide only on content that held still
+        // for the whole step.
+        if !self.source.still(before) {
+            debug!(source = %self.source.describe(), "rules changed during validation; validating again");
             self.mark_dirty();
             return;
         }
@@ -299,7 +290,7 @@ impl Task {
         match result {
             Ok(set) => {
                 self.last_attempted = Some(before);
-                self.apply(set, initial);
+                self.apply(set, initial, &snapshot);
             }
             Err(e) => {
                 // Refused once, and not tried again until the content
@@ -309,15 +300,22 @@ impl Task {
                 if !matches!(e, ReloadError::Thread(_)) {
                     self.last_attempted = Some(before);
                 }
-                self.refuse(e);
+                self.refuse(e, &snapshot);
             }
         }
     }
 
-    fn apply(&mut self, set: RuleSet, initial: bool) {
+    fn apply(&mut self, set: RuleSet, initial: bool, snapshot: &Snapshot) {
         let now = Timestamp::now();
         let old = self.rules.load_full();
+        let files = set.files.len();
         if set.revision == old.revision {
+            // Also at startup: the editor learns which revision a new
+            // replica took (every replica names the event alike, so the
+            // API server keeps one).
+            self.source.report(snapshot.origin.as_ref(), || {
+                vec![report::applied(&set.revision, None, files)]
+            });
             if initial {
                 return;
             }
@@ -347,19 +345,25 @@ impl Task {
         for w in &new.warnings {
             warn!(revision = %new.revision, "{w}");
         }
-        info!(revision = %new.revision, previous = %old.revision, files = new.files.len(), "rules reloaded");
+        info!(revision = %new.revision, previous = %old.revision, files, "rules reloaded");
         self.swaps.send_replace(new.revision.clone());
+        self.source.report(snapshot.origin.as_ref(), || {
+            vec![report::applied(&new.revision, Some(&old.revision), files)]
+        });
     }
 
-    fn refuse(&mut self, e: ReloadError) {
+    fn refuse(&mut self, e: ReloadError, snapshot: &Snapshot) {
         let now = Timestamp::now();
         self.metrics.reload.record_failure();
         let active = self.rules.load().revision.clone();
         error!(
-            directory = %self.dir.display(),
+            source = %self.source.describe(),
             active_revision = %active,
             "rules reload refused; the last good rule set stays active:\n{e}"
         );
+        self.source.report(snapshot.origin.as_ref(), || {
+            report::rejected(&e, Some(&active))
+        });
         let mut status = lock(&self.status);
         status.last_error = Some(LastError {
             at: now,

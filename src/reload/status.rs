@@ -10,8 +10,13 @@ use crate::rules::{Diagnostic, RuleFileInfo, RuleSet};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReloadStatus {
-    pub directory: String,
-    /// False while the directory is missing or cannot be watched.
+    /// The rules directory (absent when the rules come from a ConfigMap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// The rules ConfigMap (absent when the rules come from a directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapStatus>,
+    /// False while the directory or ConfigMap is missing or cannot be watched.
     pub watching: bool,
     /// Whether candidates must pass their own rule tests.
     pub rule_test_gate: bool,
@@ -20,6 +25,15 @@ pub struct ReloadStatus {
     pub last_attempt_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
     pub reloads: ReloadCounts,
+}
+
+/// The rules ConfigMap and the version of it looked at last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapStatus {
+    pub namespace: String,
+    pub name: String,
+    pub resource_version: Option<String>,
 }
 
 /// The rule set deciding now.

@@ -180,7 +180,7 @@ fn lifecycle(parts: &Parts, out: &mut Out<'_>) {
             .collect();
         if !t.from.is_empty() && shadows.len() == t.from.len() {
             let (p, by) = shadows[0];
-            out.warn(file, ts.name, format!("transition `{}` can never be reached: the earlier transition `{by}` from `{p}` has no `when` and always decides first", t.id.name));
+            out.warn(file, ts.name, format!("transition `{}` can never be reached: the earlier transition `{by}` from `{p}` always matches (no `when`, or a guard that always holds) and decides first", t.id.name));
         }
     }
 
@@ -236,7 +236,7 @@ fn classification(parts: &Parts, out: &mut Out<'_>) {
             seen.push((&r.id.name, *name_pos));
         }
         if let Some(by) = catch_all {
-            out.warn(file, *name_pos, format!("rule `{}` can never match: the earlier rule `{by}` has no `when` and matches every failure", r.id.name));
+            out.warn(file, *name_pos, format!("rule `{}` can never match: the earlier rule `{by}` always matches (no `when`, or a guard that always holds)", r.id.name));
         }
         if *unconditional && catch_all.is_none() {
             catch_all = Some(&r.id.name);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::catalog::{Fact, FactType};
 use super::diag::{did_you_mean, Diags};
+use super::expr_check;
 use super::fields::{list, one_or_many, string, Fields};
 use super::matcher::{Context, Matcher};
 use super::model::{
@@ -17,6 +18,7 @@ use super::names;
 use super::sandbox::Sandbox;
 use super::template::Template;
 use super::testcase::{RuleTestDoc, TestCase};
+use super::testcheck::{check_case, Expectations};
 use super::yaml::{Kind, Node, Pos};
 
 /// Reason of failures no classification rule matches, when `defaultReason` is omitted.
@@ -142,11 +144,28 @@ impl Doc<'_> {
 }
 
 fn matcher(n: &Node, ctx: Context, doc: &Doc<'_>, d: &mut Diags) -> Option<Matcher> {
-    Matcher::compile(n, ctx, doc.sandbox, d)
+    let before = d.errors.len();
+    let m = Matcher::compile(n, ctx, doc.sandbox, d);
+    if ctx == Context::Facts && d.errors.len() == before {
+        let before = d.errors.len();
+        expr_check::check_matcher(n, d);
+        if d.errors.len() != before {
+            return None;
+        }
+    }
+    m
 }
 
 fn template(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<Template> {
-    Template::compile(n, doc.sandbox, d)
+    let before = d.errors.len();
+    let t = Template::compile(n, doc.sandbox, d);
+    if d.errors.len() == before {
+        expr_check::check_template(n, d);
+        if d.errors.len() != before {
+            return None;
+        }
+    }
+    t
 }
 
 /// Compile an optional template; `Err` when present but invalid.
@@ -283,7 +302,8 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
     let when = f
         .opt("when")
         .and_then(|n| matcher(n, Context::Facts, doc, d));
-    spans.unconditional = when.as_ref().is_none_or(Matcher::is_always);
+    spans.unconditional = when.as_ref().is_none_or(Matcher::is_always)
+        || f.opt("when").is_some_and(expr_check::always_holds);
     let hold = f.opt("hold").and_then(|n| hold(n, doc, d));
     let failure = match f.opt("failure") {
         None => None,
@@ -527,7 +547,8 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
             let exit_code = exit_code_fact(rf.opt("exitCode"), d);
             let message = opt_template(&rf, "message", doc, d).ok().flatten();
             let name_pos = rf.get("name").map_or(r.pos, |n| n.pos);
-            let unconditional = when.as_ref().is_none_or(Matcher::is_always);
+            let unconditional = when.as_ref().is_none_or(Matcher::is_always)
+                || rf.opt("when").is_some_and(expr_check::always_holds);
             if let (Some(name), Some(reason)) = (name, reason) {
                 spans.rules.push((name_pos, reason_pos, unconditional));
                 rules.push(ClassRule {
@@ -791,6 +812,15 @@ pub fn summary(doc: &Doc<'_>, d: &mut Diags) -> Option<(SummaryPolicy, SummarySp
 }
 
 pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans)> {
+    rule_test_with(doc, Expectations::Required, d)
+}
+
+/// A `RuleTest` document; `exp` says whether cases must carry expectations.
+pub fn rule_test_with(
+    doc: &Doc<'_>,
+    exp: Expectations,
+    d: &mut Diags,
+) -> Option<(RuleTestDoc, TestSpans)> {
     let f = Fields::new(doc.spec, &["cases"], "RuleTest spec", d)?;
     let items = f.req("cases", d).and_then(|n| list(n, "cases", d))?;
     let mut cases = Vec::new();
@@ -817,6 +847,9 @@ pub fn rule_test(doc: &Doc<'_>, d: &mut Diags) -> Option<(RuleTestDoc, TestSpans
                     continue;
                 }
                 case.line = item.pos.line;
+                let before = d.errors.len();
+                check_case(item, &case, exp, d);
+                ok &= d.errors.len() == before;
                 spans.cases.push((case.name.clone(), item.pos));
                 cases.push(case);
             }

@@ -47,6 +47,10 @@ pub enum Style {
 pub struct Node {
     pub kind: Kind,
     pub pos: Pos,
+    /// Where the node's text ends (exclusive): after a scalar, an alias or
+    /// a flow collection's closing bracket; for a block collection, where
+    /// the parser closed it (possibly the next line's start).
+    pub end: Pos,
     pub style: Style,
 }
 
@@ -212,6 +216,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
                 docs.push(doc_root.take().unwrap_or(Node {
                     kind: Kind::Null,
                     pos,
+                    end: pos,
                     style: Style::Plain,
                 }));
                 continue;
@@ -225,7 +230,16 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
                     }
                     _ => (Kind::Str(value.into_owned()), Style::Block),
                 };
-                (Node { kind, pos, style }, anchor)
+                let end = pos_of(&span.end);
+                (
+                    Node {
+                        kind,
+                        pos,
+                        end,
+                        style,
+                    },
+                    anchor,
+                )
             }
             Event::SequenceStart(_, anchor, _) => {
                 let head = collection_head(stack.len(), pos)?;
@@ -240,10 +254,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
                 Some(Frame::Seq(mut head, items, anchor)) => {
                     head.kind = Kind::Seq(items);
+                    head.end = pos_of(&span.end);
                     (head, anchor)
                 }
                 Some(Frame::Map(mut head, entries, _, anchor, _)) => {
                     head.kind = Kind::Map(entries);
+                    head.end = pos_of(&span.end);
                     (head, anchor)
                 }
                 None => continue,
@@ -260,6 +276,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
                         });
                     }
                     copy.pos = pos;
+                    copy.end = pos_of(&span.end);
                     (copy, 0)
                 }
                 None => {
@@ -343,6 +360,7 @@ fn collection_head(depth: usize, pos: Pos) -> Result<Node, YamlError> {
     Ok(Node {
         kind: Kind::Null,
         pos,
+        end: pos,
         style: Style::Collection,
     })
 }

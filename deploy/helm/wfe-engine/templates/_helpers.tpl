@@ -37,3 +37,59 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "wfe-engine.rulesConfigMap" -}}
 {{- default (printf "%s-rules" (include "wfe-engine.fullname" .)) .Values.rules.existingConfigMap -}}
 {{- end -}}
+
+{{/* The rules ConfigMap as NAMESPACE/NAME, for --rules-configmap. */}}
+{{- define "wfe-engine.rulesConfigMapRef" -}}
+{{ .Release.Namespace }}/{{ include "wfe-engine.rulesConfigMap" . }}
+{{- end -}}
+
+{{/* The pod securityContext: the value when set (even `{}`), else the default. */}}
+{{- define "wfe-engine.podSecurityContext" -}}
+{{- if kindIs "invalid" .Values.podSecurityContext -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- else -}}
+{{- toYaml .Values.podSecurityContext -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The container securityContext: the value when set (even `{}`), else the default. */}}
+{{- define "wfe-engine.securityContext" -}}
+{{- if kindIs "invalid" .Values.securityContext -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- else -}}
+{{- toYaml .Values.securityContext -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Combinations of values the schema cannot refuse on its own. */}}
+{{- define "wfe-engine.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: without it every replica reconciles and starts executions" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.audit.url .Values.audit.file }}
+{{- fail "audit.url and audit.file are exclusive; choose one destination" }}
+{{- end }}
+{{- if and .Values.rules.existingConfigMap .Values.rules.extraFiles }}
+{{- fail "rules.extraFiles merges into the ConfigMap the chart generates; with rules.existingConfigMap put the files into that ConfigMap instead" }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether to render a prometheus-operator object: enabled, and the cluster serves its kind or it is forced. */}}
+{{- define "wfe-engine.monitoringKind" -}}
+{{- $v := index .root.Values .value -}}
+{{- if and $v.enabled (or $v.force (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) -}}
+true
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,280 @@
+//! Where the rules come from: a directory watched on disk, or one ConfigMap
+//! read through the API. The reloader asks its source for a [`Snapshot`]
+//! (content fingerprint + what to load) and hands the outcome back, so the
+//! gate, the swap and the status are the same for both.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::rules::{load_dir, load_sources, LoadErrors, RuleSet, SourceFile};
+
+use super::configmap::ConfigMapWatch;
+use super::dir_source::DirSource;
+use super::fingerprint::Fingerprint;
+use super::report::EventDraft;
+use super::status::ConfigMapStatus;
+use super::watcher::Signal;
+
+/// Where the reloader takes rule sets from.
+#[derive(Clone, Debug)]
+pub enum RulesSource {
+    /// A rules directory (a mounted ConfigMap volume, a GitOps checkout),
+    /// watched with notify.
+    Directory(PathBuf),
+    /// One ConfigMap, watched through the API; each outcome is also
+    /// reported as an Event on it.
+    ConfigMap(ConfigMapSource),
+}
+
+impl RulesSource {
+    /// For logs: `directory /etc/rules` or `configmap ns/name`.
+    pub fn describe(&self) -> String {
+        match self {
+            RulesSource::Directory(d) => format!("directory {}", d.display()),
+            RulesSource::ConfigMap(c) => format!("configmap {}", c.target),
+        }
+    }
+}
+
+/// A rules ConfigMap and how to reach it.
+#[derive(Clone)]
+pub struct ConfigMapSource {
+    pub client: kube::Client,
+    pub target: ConfigMapRef,
+    /// `reportingInstance` of the Events (the pod name in a cluster).
+    pub instance: String,
+}
+
+impl fmt::Debug for ConfigMapSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigMapSource")
+            .field("target", &self.target)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `NAMESPACE/NAME` of a ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigMapRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ConfigMapRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl FromStr for ConfigMapRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some((namespace, name)) = s.split_once('/') else {
+            return Err(format!("{s:?} is not NAMESPACE/NAME"));
+        };
+        if !is_dns_label(namespace) {
+            return Err(format!(
+                "namespace {namespace:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
+            ));
+        }
+        if !is_dns_subdomain(name) {
+            return Err(format!(
+                "{name:?} is not a valid ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
+            ));
+        }
+        Ok(ConfigMapRef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// RFC 1123 label, as the API server checks namespace names.
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// RFC 1123 subdomain, as the API server checks most object names.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// The identity of the ConfigMap content a snapshot was taken from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub uid: String,
+    pub resource_version: String,
+}
+
+/// What to load: a directory on disk, or files already in memory.
+#[derive(Clone, Debug)]
+pub(crate) enum Candidate {
+    Dir(PathBuf),
+    Files(Vec<SourceFile>),
+}
+
+impl Candidate {
+    /// Load and validate the whole set (no rule tests).
+    pub fn load(self) -> Result<RuleSet, LoadErrors> {
+        match self {
+            Candidate::Dir(dir) => load_dir(&dir),
+            Candidate::Files(files) => load_sources(files),
+        }
+    }
+
+    pub fn dir(path: &Path) -> Candidate {
+        Candidate::Dir(path.to_path_buf())
+    }
+}
+
+/// The content the source holds now.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    pub fingerprint: Fingerprint,
+    pub candidate: Candidate,
+    /// Set for a ConfigMap: where the outcome is reported.
+    pub origin: Option<Origin>,
+}
+
+/// The source of a running reloader.
+#[derive(Debug)]
+pub(crate) enum Watched {
+    Dir(DirSource),
+    ConfigMap(ConfigMapWatch),
+}
+
+impl Watched {
+    pub fn new(source: RulesSource) -> Watched {
+        match source {
+            RulesSource::Directory(dir) => Watched::Dir(DirSource::new(dir)),
+            RulesSource::ConfigMap(cm) => Watched::ConfigMap(ConfigMapWatch::new(&cm)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Watched::Dir(d) => format!("directory {}", d.dir().display()),
+            Watched::ConfigMap(c) => format!("configmap {}", c.target()),
+        }
+    }
+
+    /// Start or re-establish the watch; true when a new one started (its
+    /// first look is up to the caller).
+    pub fn ensure_watch(&mut self, tx: &UnboundedSender<Signal>) -> bool {
+        match self {
+            Watched::Dir(d) => d.ensure_watch(tx),
+            Watched::ConfigMap(c) => {
+                // The API watch signals its first list itself.
+                c.ensure_started(tx);
+                false
+            }
+        }
+    }
+
+    /// A directory watch that went away is looked for again on a timer;
+    /// the API watch retries by itself.
+    pub fn needs_rewatch(&self) -> bool {
+        matches!(self, Watched::Dir(d) if !d.watching())
+    }
+
+    pub fn watching(&self) -> bool {
+        match self {
+            Watched::Dir(d) => d.watching(),
+            Watched::ConfigMap(c) => c.watching(),
+        }
+    }
+
+    pub fn lost(&mut self) {
+        if let Watched::Dir(d) = self {
+            d.lost();
+        }
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot, String> {
+        match self {
+            Watched::Dir(d) => d.snapshot(),
+            Watched::ConfigMap(c) => c.snapshot(),
+        }
+    }
+
+    /// Whether the content is still the one fingerprinted before validation.
+    pub fn still(&self, fingerprint: Fingerprint) -> bool {
+        match self {
+            Watched::Dir(d) => d.still(fingerprint),
+            Watched::ConfigMap(c) => c.still(fingerprint),
+        }
+    }
+
+    /// Tell the editor (a ConfigMap's Events; nothing for a directory).
+    pub fn report(&self, origin: Option<&Origin>, drafts: impl FnOnce() -> Vec<EventDraft>) {
+        if let (Watched::ConfigMap(c), Some(origin)) = (self, origin) {
+            c.report(origin, drafts());
+        }
+    }
+
+    pub fn directory(&self) -> Option<String> {
+        match self {
+            Watched::Dir(d) => Some(d.dir().display().to_string()),
+            Watched::ConfigMap(_) => None,
+        }
+    }
+
+    pub fn config_map(&self) -> Option<ConfigMapStatus> {
+        match self {
+            Watched::Dir(_) => None,
+            Watched::ConfigMap(c) => Some(ConfigMapStatus {
+                namespace: c.target().namespace.clone(),
+                name: c.target().name.clone(),
+                resource_version: c.resource_version(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_namespace_and_name() {
+        let r: ConfigMapRef = "wfe-engine/wfe-engine-rules".parse().unwrap();
+        assert_eq!(r.namespace, "wfe-engine");
+        assert_eq!(r.name, "wfe-engine-rules");
+        assert_eq!(r.to_string(), "wfe-engine/wfe-engine-rules");
+        let dotted: ConfigMapRef = "ns/rules.v2".parse().unwrap();
+        assert_eq!(dotted.name, "rules.v2");
+    }
+
+    #[test]
+    fn refuses_what_the_api_server_would_refuse() {
+        for bad in [
+            "rules",
+            "/rules",
+            "ns/",
+            "Ns/rules",
+            "ns/Rules",
+            "ns/a/b",
+            "-ns/rules",
+            "ns/rules-",
+            "ns/a..b",
+            "ns/rules_1",
+        ] {
+            assert!(bad.parse::<ConfigMapRef>().is_err(), "{bad} accepted");
+        }
+        let long = format!("ns/{}", "a".repeat(254));
+        assert!(long.parse::<ConfigMapRef>().is_err());
+        let err = "rules".parse::<ConfigMapRef>().unwrap_err();
+        assert!(err.contains("NAMESPACE/NAME"), "{err}");
+    }
+}
