@@ -333,6 +333,7 @@ fn fuzz_observe_and_decide() {
                 primary,
                 children,
                 wfes: Vec::new(),
+                info: None,
             };
             decide_capture(&set, &c)
         },
@@ -524,6 +525,7 @@ fn regression_a_primary_that_is_not_an_object() {
             primary,
             children: vec![json!([]), json!({"kind": "Pod"})],
             wfes: Vec::new(),
+            info: None,
         };
         decide_capture(&set, &c).expect("no panic, deterministic");
     }
