@@ -44,6 +44,9 @@ fn decide_pending(rules: &Path) -> Run {
             w.to_str().unwrap(),
             "--now",
             "2026-03-01T10:00:00Z",
+            // JSON carries the whole rules error (the table shortens it).
+            "-o",
+            "json",
         ],
         None,
     )
