@@ -94,7 +94,7 @@ pub(crate) async fn apply(
                         }
                         redecided = true;
                         set_execution(&ctx.stores, &mut observed, found);
-                        decision = decide(ctx, &current, &observed);
+                        decision = decide(ctx, &current, &observed).await?;
                         continue 'decision;
                     }
                     CreateOutcome::Rejected(rejection) => {

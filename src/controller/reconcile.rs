@@ -78,12 +78,24 @@ async fn reconcile_one(
     }
     ctx.stores.wait_ready().await;
     let observed = observe_wfe(&ctx.view(), wfe).await?;
-    let decision = decide(ctx, wfe, &observed);
+    let decision = decide(ctx, wfe, &observed).await?;
     apply::apply(ctx, wfe, observed, decision).await
 }
 
 /// observe + decide with the current rule set.
-pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed) -> Decision {
+///
+/// `decide` runs untrusted rules: its worst case is bounded by the sandbox
+/// (per evaluation and per decision), but even a bounded quarter second must
+/// not hold an async worker that other reconciles and the watches need. So
+/// the decision runs on tokio's blocking pool (at most `concurrency`
+/// decisions at once, one per running reconcile); `observe` is plain data
+/// shaping and stays here. The cost of the hop is measured by
+/// `cargo bench --bench decide` ("placement").
+pub(crate) async fn decide(
+    ctx: &Context,
+    wfe: &WorkflowExecution,
+    observed: &Observed,
+) -> Result<Decision, ControllerError> {
     let facts = observe::observe(&ObserveInput {
         wfe,
         execution: observed.execution_json.as_ref(),
@@ -91,10 +103,15 @@ pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed
         others: &observed.others,
         env: observed.env.clone(),
     });
-    let rules = ctx.rules.load();
-    let started = Instant::now();
-    let decision = engine::decide(&facts, &rules, Timestamp::now());
-    ctx.hooks.decided(&decision, started.elapsed());
+    let rules = ctx.rules.load_full();
+    let now = Timestamp::now();
+    let (decision, elapsed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        (engine::decide(&facts, &rules, now), started.elapsed())
+    })
+    .await
+    .map_err(|e| ControllerError::Stopped(format!("the decision did not complete: {e}")))?;
+    ctx.hooks.decided(&decision, elapsed);
     if let Some(err) = &decision.rules_error {
         tracing::warn!(
             wfe = %format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
@@ -103,7 +120,7 @@ pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed
             "rules failed for this object"
         );
     }
-    decision
+    Ok(decision)
 }
 
 /// Requeue delay used when nothing else is scheduled for a non-terminal WFE:

@@ -18,6 +18,9 @@ pub use crate::observe::lock_name;
 
 /// Decide what happens to one WFE at `now`.
 pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
+    // Every rule evaluation of this decision shares one wall-clock budget, so
+    // the worst case of a hostile set is bounded whatever its size.
+    let _budget = crate::rules::limits::DecisionBudget::start();
     let from = current_phase(facts).to_string();
     let mut d = Decision {
         revision: rules.revision.clone(),

@@ -115,7 +115,8 @@ fn target_param(primary: &Value) -> Option<&str> {
 /// left alone so ownership is still observed.
 pub fn adopt_capture(primary: &Value) -> Value {
     let mut p = primary.clone();
-    if label(&p, "kubernaut.ai/workflow-execution").is_none() {
+    // Only an object can carry labels (indexing anything else by key panics).
+    if p.is_object() && label(&p, "kubernaut.ai/workflow-execution").is_none() {
         let meta = &mut p["metadata"];
         if !meta.is_object() {
             *meta = json!({});

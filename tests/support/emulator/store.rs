@@ -320,12 +320,20 @@ impl Store {
         let mut remaining = 0usize;
         let mut last: Option<Key> = None;
         let limit = limit.filter(|l| *l > 0);
+        // kube-apiserver gives remainingItemCount only for lists without a
+        // selector. Matching the whole rest of a selected list on every page
+        // made paging quadratic (100,000 objects: 70 s before a controller's
+        // first reconcile), so a selected page stops at the first extra item.
+        let selected = !labels.is_empty() || !fields.is_empty();
         for (k, v) in iter {
             if ns.is_some_and(|n| n != k.0) || !labels.matches(v) || !fields.matches(v) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
                 remaining += 1;
+                if selected {
+                    break;
+                }
                 continue;
             }
             last = Some(k.clone());
@@ -340,7 +348,7 @@ impl Store {
             items,
             resource_version: rv,
             continue_token,
-            remaining: (remaining > 0).then_some(remaining),
+            remaining: (remaining > 0 && !selected).then_some(remaining),
         })
     }
 
