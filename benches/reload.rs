@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, variant, ConfigMapVolume};
-use wfe_engine::engine::{decide, testing::run_rule_tests};
+use wfe_engine::engine::{decide, rule_tests::run_rule_tests};
 use wfe_engine::observe::Facts;
 use wfe_engine::reload::{ReloadOptions, Reloader};
 use wfe_engine::rules::load_dir;

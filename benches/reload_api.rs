@@ -26,7 +26,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::json;
 use support::Emulator;
-use wfe_engine::engine::{decide, testing::run_rule_tests};
+use wfe_engine::engine::{decide, rule_tests::run_rule_tests};
 use wfe_engine::observe::Facts;
 use wfe_engine::reload::{load_initial, ConfigMapSource, ReloadOptions, Reloader, RulesSource};
 use wfe_engine::telemetry::Metrics;

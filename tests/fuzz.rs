@@ -504,7 +504,7 @@ fn fuzz_rules_loader() {
                 let a = decide(&facts, &set, now);
                 prop_assert_eq!(a, decide(&facts, &set, now));
                 if run_tests {
-                    let _ = wfe_engine::engine::testing::run_rule_tests(&set);
+                    let _ = wfe_engine::engine::rule_tests::run_rule_tests(&set);
                 }
             }
             Ok(())

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, variant, ConfigMapVolume, Payload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wfe_engine::engine::decide;
-use wfe_engine::engine::testing::run_rule_tests;
+use wfe_engine::engine::rule_tests::run_rule_tests;
 use wfe_engine::observe::Facts;
 use wfe_engine::reload::{ReloadHandle, ReloadOptions, ReloadStatus, Reloader};
 use wfe_engine::rules::{load_dir, RuleSet};

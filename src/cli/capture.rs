@@ -43,6 +43,10 @@ pub struct ClusterArgs {
 pub struct CaptureArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// The rules the controller runs: their phases decide which objects are
+    /// read fresh (default: the built-in rules).
+    #[command(flatten)]
+    pub rules: RulesArg,
     /// Write the capture to FILE (default: stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -88,7 +92,7 @@ impl ClusterArgs {
     }
 
     /// Read the cluster (a small runtime of its own: the CLI is synchronous).
-    fn read(&self) -> Result<LiveView, CliError> {
+    fn read(&self, rules: &crate::rules::RuleSet) -> Result<LiveView, CliError> {
         let (ns, name) = self.target()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -98,7 +102,7 @@ impl ClusterArgs {
             let client = super::kube_client::client(self.kubeconfig.as_deref())
                 .await
                 .map_err(|e| CliError::Input(e.0))?;
-            snapshot::capture(&client, &self.config(), ns, name)
+            snapshot::capture(&client, &self.config(), rules, ns, name)
                 .await
                 .map_err(|e| match e {
                     SnapshotError::Api(e) => CliError::Input(format!("reading the cluster: {e}")),
@@ -137,7 +141,8 @@ pub fn capture_text(v: &LiveView) -> Result<String, CliError> {
 }
 
 pub fn run_capture(a: &CaptureArgs) -> Result<(), CliError> {
-    let view = a.cluster.read()?;
+    let rules = a.rules.load_cli()?;
+    let view = a.cluster.read(&rules)?;
     let text = capture_text(&view)?;
     match &a.output {
         Some(path) => std::fs::write(path, text)
@@ -153,7 +158,7 @@ pub fn run_capture(a: &CaptureArgs) -> Result<(), CliError> {
 
 pub fn run_explain(a: &ExplainArgs) -> Result<(), CliError> {
     let rules = a.rules.load_cli()?;
-    let view = a.cluster.read()?;
+    let view = a.cluster.read(&rules)?;
     let text = capture_text(&view)?;
     // Replay the capture exactly as `dry-run` would read the file.
     let caps = observe::parse_captures(&a.cluster.target, &text)
@@ -161,7 +166,8 @@ pub fn run_explain(a: &ExplainArgs) -> Result<(), CliError> {
     let c = caps
         .first()
         .ok_or_else(|| CliError::Input("empty capture".into()))?;
-    let replay = replay_capture(c, &Given::default()).map_err(|e| CliError::Input(e.0))?;
+    let replay = replay_capture(c, &Given::default(), &rules.lifecycle)
+        .map_err(|e| CliError::Input(e.0))?;
     let d = decide(&replay.facts, &rules, replay.now);
     let mut r = record(&replay.facts, &d, replay.now);
     r.file = Some(a.cluster.target.clone());

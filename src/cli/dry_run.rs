@@ -13,9 +13,9 @@ use super::output::{stdout, CliError};
 use super::records::{Format, Printer, Row};
 use super::RulesArg;
 use crate::api::WorkflowExecution;
-use crate::engine::facts_view::fact_values;
+use crate::engine::fact_values;
 use crate::engine::replay::{replay_capture, replay_wfe, Given, Replay};
-use crate::engine::testing::parse_now;
+use crate::engine::rule_tests::parse_now;
 use crate::engine::{decide, record};
 use crate::observe::{self, EnvFacts};
 
@@ -97,7 +97,7 @@ pub fn run(a: &DryRunArgs) -> Result<(), CliError> {
     };
     if a.paths.is_empty() {
         if let (Some(w), Some(p)) = (&given.wfe, &a.wfe) {
-            emit(&replay_wfe(w, &given), p.display().to_string())?;
+            emit(&replay_wfe(w, &given, &rules.lifecycle), p.display().to_string())?;
         }
     }
     for p in &a.paths {
@@ -106,7 +106,8 @@ pub fn run(a: &DryRunArgs) -> Result<(), CliError> {
                 observe::read_capture_file(&file).map_err(|e| CliError::Input(e.to_string()))?;
             let several = caps.len() > 1;
             for c in &caps {
-                let replay = replay_capture(c, &given).map_err(|e| CliError::Input(e.0))?;
+                let replay = replay_capture(c, &given, &rules.lifecycle)
+                    .map_err(|e| CliError::Input(e.0))?;
                 let label = match (several, replay.primary.as_deref()) {
                     (true, Some(p)) => format!("{}#{}", c.file, p.rsplit('/').next().unwrap_or(p)),
                     _ => c.file.clone(),

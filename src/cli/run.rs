@@ -26,7 +26,7 @@ use crate::reload::{
 };
 use crate::rules::RuleSet;
 use crate::telemetry::audit::AuditArgs;
-use crate::telemetry::{self, init_logging, AppState, Metrics};
+use crate::telemetry::{self, init_logging, AppState, Metrics, PendingSource};
 
 pub use crate::telemetry::LogFormat;
 
@@ -227,9 +227,10 @@ impl Starter {
         )
         .await?;
         *lock(&self.trigger) = Some(handle.reconcile_all_trigger());
-        self.metrics
-            .pending
-            .attach(Some(handle.context().stores.wfes.clone()));
+        self.metrics.pending.attach(Some(PendingSource {
+            store: handle.context().stores.wfes.clone(),
+            rules: self.rules.clone(),
+        }));
         self.metrics.controller.leader.set(1);
         // Ready once this term's caches have synced. A waiter left over
         // from an earlier term can only set `true`, which a standby is too.

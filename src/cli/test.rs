@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::output::{stdout, CliError};
 use super::test_output::{print, TestFormat};
 use super::RulesArg;
-use crate::engine::testing::{run_cases, TestFailure, TestReport};
+use crate::engine::rule_tests::{run_cases, TestFailure, TestReport};
 use crate::rules::test_update::{update_expectations, ExpectEdit};
 use crate::rules::{self, RuleSet, SourceFile};
 

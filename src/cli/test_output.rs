@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::engine::testing::TestReport;
+use crate::engine::rule_tests::TestReport;
 
 /// Output format of `wfe-engine test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

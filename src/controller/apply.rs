@@ -16,7 +16,7 @@ use super::context::Context;
 use super::error::{is_already_exists, is_conflict, is_not_found, ControllerError};
 use super::gather::{fetch_execution, set_execution, Observed};
 use super::hooks::ReconcileOutcome;
-use super::reconcile::{decide, SAFETY_REQUEUE};
+use super::reconcile::decide;
 use super::rejection::{namespace_signal, rejection};
 use super::status_patch::status_patch;
 use super::stores::FoundExecution;
@@ -28,8 +28,6 @@ use crate::rules::EffectKind;
 
 /// Requeue after the fresh read showed the cache was behind.
 const STALE_CACHE_REQUEUE: Duration = Duration::from_millis(200);
-/// Requeue after deleting a stale execution object (background GC).
-const REPLACE_REQUEUE: Duration = Duration::from_millis(500);
 /// Requeue when a second AlreadyExists follows the re-decision.
 const COLLISION_REQUEUE: Duration = Duration::from_secs(1);
 /// Requeue to write an `AuditRecorded` condition owed after a refused record.
@@ -59,8 +57,12 @@ fn execution_api(ctx: &Context, engine: Engine) -> Api<DynamicObject> {
     )
 }
 
-fn is_terminal(phase: &str) -> bool {
-    phase == "Completed" || phase == "Failed"
+/// The decision's own requeue (the engine owns the timing; this only keeps
+/// a zero delay from spinning).
+fn requeue_after(decision: &Decision) -> Option<Duration> {
+    decision
+        .requeue_after
+        .map(|d| d.max(Duration::from_millis(10)))
 }
 
 /// Apply `decision` to `wfe`.
@@ -118,7 +120,8 @@ pub(crate) async fn apply(
                     if let Some(found) = &observed.execution {
                         delete_object(ctx, found).await?;
                     }
-                    return Ok((Action::requeue(REPLACE_REQUEUE), ReconcileOutcome::Applied));
+                    let action = requeue_after(&decision).map_or_else(Action::await_change, Action::requeue);
+                    return Ok((action, ReconcileOutcome::Applied));
                 }
                 EffectKind::DeleteExecution => {
                     if release_lock(ctx, &current, observed.execution.as_ref()).await? {
@@ -196,7 +199,7 @@ pub(crate) async fn apply(
                 ctx.audit_conditions.offered(&current, rec, &result);
             }
         }
-        if written && is_terminal(&decision.phase) && !is_terminal(&decision.from_phase) {
+        if written && decision.finishes {
             let secs = match (
                 &decision.status.start_time,
                 &decision.status.completion_time,
@@ -209,11 +212,7 @@ pub(crate) async fn apply(
         }
         super::hooks::applied(ctx.hooks.as_ref(), &current, &decision, written);
 
-        let requeue = match decision.requeue_after {
-            Some(d) => Some(d.max(Duration::from_millis(10))),
-            None if is_terminal(&decision.phase) => None,
-            None => Some(SAFETY_REQUEUE),
-        };
+        let requeue = requeue_after(&decision);
         // A condition is now owed (a record was refused): write it soon.
         let requeue = if ctx.audit_conditions.is_pending(&current) {
             Some(requeue.map_or(AUDIT_CONDITION_REQUEUE, |d| d.min(AUDIT_CONDITION_REQUEUE)))
@@ -284,12 +283,10 @@ async fn create_execution(
         return Ok(CreateOutcome::NotPending);
     };
     let status = fresh.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
     let still_pending = fresh.uid() == current.uid()
         && fresh.metadata.deletion_timestamp.is_none()
-        && matches!(
-            status.and_then(|s| s.phase.as_deref()),
-            None | Some("") | Some("Pending")
-        )
+        && ctx.rules.load().lifecycle.is_initial(phase)
         && status.and_then(|s| s.execution_ref.as_ref()).is_none();
     if !still_pending {
         return Ok(CreateOutcome::NotPending);
@@ -424,11 +421,12 @@ pub(crate) async fn finalize(
     if !wfe.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let phase = wfe
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_else(|| "Pending".into());
+    let phase = ctx
+        .rules
+        .load()
+        .lifecycle
+        .phase_or_initial(wfe.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or(""))
+        .to_string();
     if let Err(e) = cleanup(ctx, wfe).await {
         let ev = EventRecord {
             type_: "Warning".into(),

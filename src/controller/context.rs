@@ -76,6 +76,7 @@ impl Context {
             stores: &self.stores,
             engines: &self.engines,
             namespace_phase: self.namespace.phase(),
+            rules: self.rules.load_full(),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct View<'a> {
     pub engines: &'a [String],
     /// `env.executionNamespacePhase`: what is known of the execution namespace.
     pub namespace_phase: String,
+    /// The rule set, asked which phases are initial and terminal.
+    pub rules: std::sync::Arc<crate::rules::RuleSet>,
 }
 
 /// The engine named by the WFE, if it is one we can build.
@@ -51,15 +53,21 @@ pub(crate) fn engine_of(wfe: &WorkflowExecution) -> Option<Engine> {
     .ok()
 }
 
-pub(crate) fn is_running(wfe: &WorkflowExecution) -> bool {
-    wfe.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+fn phase(wfe: &WorkflowExecution) -> &str {
+    wfe.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
-fn is_pending(wfe: &WorkflowExecution) -> bool {
-    matches!(
-        wfe.status.as_ref().and_then(|s| s.phase.as_deref()),
-        None | Some("") | Some("Pending")
-    )
+/// Past the initial phase and not finished: its execution runs.
+fn is_running(wfe: &WorkflowExecution, rules: &crate::rules::RuleSet) -> bool {
+    let p = phase(wfe);
+    !rules.lifecycle.is_initial(p) && !rules.lifecycle.is_terminal(p)
+}
+
+fn is_pending(wfe: &WorkflowExecution, rules: &crate::rules::RuleSet) -> bool {
+    rules.lifecycle.is_initial(phase(wfe))
 }
 
 /// Everything observed for one WFE, as the reconcile decides on it.
@@ -68,14 +76,14 @@ pub(crate) async fn observe_wfe(
     wfe: &WorkflowExecution,
 ) -> Result<Observed, ControllerError> {
     let mut observed = gather(view, wfe).await?;
-    if observed.execution.is_none() && is_running(wfe) {
+    if observed.execution.is_none() && is_running(wfe, &view.rules) {
         // The execution watch may lag behind the WFE watch (a reconnect, a
         // relist): "deleted externally" is final, so confirm it with a read.
         if let Some(found) = fetch_execution(view, wfe).await? {
             set_execution(view.stores, &mut observed, found);
         }
     }
-    if is_running(wfe) && observed.execution.as_ref().is_some_and(finished) {
+    if is_running(wfe, &view.rules) && observed.execution.as_ref().is_some_and(finished) {
         // The run just ended and will be classified once, for good (a wrong
         // "pre-execution" verdict would let the next WFE retry a workflow
         // that already changed the target). The child watches may lag behind
@@ -93,7 +101,7 @@ async fn gather(view: &View<'_>, wfe: &WorkflowExecution) -> Result<Observed, Co
     let lock = lock_name(&wfe.spec.target_resource);
     let execution = view.stores.execution(&lock, engine_of(wfe));
     let mut missing = Vec::new();
-    if view.config.dependency_check && is_pending(wfe) {
+    if view.config.dependency_check && is_pending(wfe, &view.rules) {
         missing =
             discovery::missing_dependencies(view.client, &view.config.execution_namespace, wfe)
                 .await?;

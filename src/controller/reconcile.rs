@@ -2,7 +2,7 @@
 //! `gather`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -32,12 +32,9 @@ pub(crate) async fn reconcile(
     let key = backoff_key(&wfe);
     match result {
         Ok((action, outcome)) => {
+            // A RulesError is not a reconcile error: the status says so, and
+            // the decision says when to look again.
             ctx.hooks.reconciled(outcome, started.elapsed());
-            if outcome == ReconcileOutcome::RulesError {
-                // Not a reconcile error: the status says RulesError; retry
-                // this one object later, with growing delays.
-                return Ok(Action::requeue(ctx.backoff.next(&key)));
-            }
             ctx.backoff.reset(&key);
             Ok(action)
         }
@@ -96,14 +93,15 @@ pub(crate) async fn decide(
     wfe: &WorkflowExecution,
     observed: &Observed,
 ) -> Result<Decision, ControllerError> {
+    let rules = ctx.rules.load_full();
     let facts = observe::observe(&ObserveInput {
         wfe,
         execution: observed.execution_json.as_ref(),
         children: &observed.children,
         others: &observed.others,
         env: observed.env.clone(),
+        phases: &rules.lifecycle,
     });
-    let rules = ctx.rules.load_full();
     let now = Timestamp::now();
     let (decision, elapsed) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -122,7 +120,3 @@ pub(crate) async fn decide(
     }
     Ok(decision)
 }
-
-/// Requeue delay used when nothing else is scheduled for a non-terminal WFE:
-/// a safety net in case a watch event is lost.
-pub(crate) const SAFETY_REQUEUE: Duration = Duration::from_secs(300);

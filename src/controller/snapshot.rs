@@ -126,6 +126,7 @@ async fn wfe_store(
 pub async fn capture(
     client: &Client,
     config: &ControllerConfig,
+    rules: &crate::rules::RuleSet,
     namespace: &str,
     name: &str,
 ) -> Result<LiveView, SnapshotError> {
@@ -169,6 +170,7 @@ pub async fn capture(
         stores: &stores,
         engines: &engines,
         namespace_phase: super::namespace::probe_phase(client, ns).await,
+        rules: Arc::new(rules.clone()),
     };
     let observed = observe_wfe(&view, &wfe).await?;
     let captured_at = Timestamp::now();

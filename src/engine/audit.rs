@@ -9,17 +9,31 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::decision::{AuditRecord, FailureOutcome};
+use super::outcome::FailureOutcome;
 use crate::observe::Facts;
+use crate::rules::SummaryPolicy;
 
 pub const SELECTION_COMPLETED: &str = "workflowexecution.selection.completed";
 pub const EXECUTION_STARTED: &str = "workflowexecution.execution.started";
 pub const WORKFLOW_COMPLETED: &str = "workflowexecution.workflow.completed";
 pub const WORKFLOW_FAILED: &str = "workflowexecution.workflow.failed";
 
+/// An audit record (kubernaut's four event types), with its idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// e.g. `workflowexecution.execution.started`.
+    pub event_type: String,
+    /// `<wfe uid>/<event type>`.
+    pub idempotency_key: String,
+    pub payload: AuditPayload,
+}
+
 /// What a record describes beyond the WFE itself.
 pub struct AuditInput<'a> {
-    pub phase: &'static str,
+    /// The phase the record reports (the phase left for `execution.started`,
+    /// the phase reached for the end of the workflow).
+    pub phase: &'a str,
     pub execution_name: Option<&'a str>,
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -69,7 +83,7 @@ pub struct AuditData {
     pub workflow_name: String,
     pub container_image: String,
     pub execution_name: String,
-    pub phase: &'static str,
+    pub phase: String,
     pub target_resource: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_type: Option<String>,
@@ -97,7 +111,7 @@ pub struct AuditData {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorDetails {
     pub component: &'static str,
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
     pub retry_possible: bool,
 }
@@ -111,8 +125,14 @@ fn event_type_name(event_type: &str) -> &'static str {
     }
 }
 
-/// Build one record.
-pub fn record(facts: &Facts, event_type: &str, now: Timestamp, input: &AuditInput) -> AuditRecord {
+/// Build one record; a failure's error code comes from the Summary rules.
+pub fn record(
+    facts: &Facts,
+    summary: &SummaryPolicy,
+    event_type: &str,
+    now: Timestamp,
+    input: &AuditInput,
+) -> AuditRecord {
     let w = &facts.wfe;
     let event_type = event_type_name(event_type);
     let (action, outcome) = match event_type {
@@ -129,7 +149,7 @@ pub fn record(facts: &Facts, event_type: &str, now: Timestamp, input: &AuditInpu
         workflow_name: w.workflow_name.clone(),
         container_image: w.execution_bundle.clone(),
         execution_name: w.name.clone(),
-        phase: input.phase,
+        phase: input.phase.to_string(),
         target_resource: w.target_resource.clone(),
         action_type: executing.then(|| w.action_type.clone()),
         parameters: executing.then(|| w.parameters.clone()),
@@ -143,7 +163,7 @@ pub fn record(facts: &Facts, event_type: &str, now: Timestamp, input: &AuditInpu
         failure_reason: f.map(|f| f.reason.clone()),
         failure_message: f.map(|f| f.message.clone()),
         failed_task_name: f.and_then(|f| f.failed_task_name.clone()),
-        error_details: f.map(error_details),
+        error_details: f.map(|f| error_details(f, summary)),
     };
     AuditRecord {
         event_type: event_type.to_string(),
@@ -166,14 +186,12 @@ pub fn record(facts: &Facts, event_type: &str, now: Timestamp, input: &AuditInpu
     }
 }
 
-/// Code and retryability by reason.
-fn error_details(f: &FailureOutcome) -> ErrorDetails {
-    let (code, retry) = match f.reason.as_str() {
-        "ConfigurationError" | "Forbidden" => ("ERR_WORKFLOW_NOT_FOUND", false),
-        "ImagePullBackOff" => ("ERR_IMAGE_PULL", true),
-        "PreviousExecutionFailed" | "ExhaustedRetries" => ("ERR_PIPELINE_FAILED", false),
-        _ => ("ERR_PIPELINE_FAILED", !f.was_execution_failure),
-    };
+/// Code and retryability by reason (the Summary's `auditErrors`); without a
+/// fixed retryability a retry is possible unless the workflow ran.
+fn error_details(f: &FailureOutcome, summary: &SummaryPolicy) -> ErrorDetails {
+    let e = summary.audit_error(&f.reason);
+    let code = e.code.clone();
+    let retry = e.retry_possible.unwrap_or(!f.was_execution_failure);
     let mut message = match &f.failed_task_name {
         Some(t) => format!("Pipeline failed at task '{t}'"),
         None => "Workflow execution failed".to_string(),
@@ -202,12 +220,14 @@ mod tests {
         facts.wfe.namespace = "ns".into();
         facts.wfe.correlation_id = "rr-1".into();
         let now: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let rules = crate::rules::load_sources(crate::rules::embedded::sources()).unwrap();
         let r = record(
             &facts,
+            &rules.summary,
             EXECUTION_STARTED,
             now,
             &AuditInput {
-                phase: "Pending",
+                phase: "Waiting",
                 execution_name: Some("wfe-abc"),
                 started_at: Some(now),
                 completed_at: None,
@@ -222,7 +242,7 @@ mod tests {
         assert_eq!(v["correlation_id"], "rr-1");
         assert_eq!(v["event_timestamp"], "2026-03-01T10:00:00Z");
         assert_eq!(v["event_data"]["pipelinerun_name"], "wfe-abc");
-        assert_eq!(v["event_data"]["phase"], "Pending");
+        assert_eq!(v["event_data"]["phase"], "Waiting");
         assert!(v["event_data"].get("failure_reason").is_none());
     }
 }

@@ -6,12 +6,12 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::decide::{decide, lock_name};
+use super::decide::decide;
 use super::decision::Decision;
 use super::record::primary_name;
 use super::scenario;
 use crate::api::WorkflowExecution;
-use crate::observe::{self, Facts};
+use crate::observe::{self, lock_name, Facts};
 use crate::rules::{EffectKind, RuleSet, RuleTestDoc, SequenceStep, TestCase, TimeExpr};
 
 /// One decision of a case (a single case has one; a sequence one per step).
@@ -84,7 +84,7 @@ fn history(
             let at = instant(t, now, policy, &format!("history[{i}].completionTime"))?;
             h["completionTime"] = json!(at.to_string());
         }
-        wfes.push(scenario::history_entry(&h, target, i).map_err(err)?);
+        wfes.push(scenario::history_entry(&h, target, i, &policy.lifecycle).map_err(err)?);
         json.push(h);
     }
     Ok((wfes, json))
@@ -121,7 +121,7 @@ fn run_single<'a>(
         None => None,
     };
     let mut wfe = match &capture {
-        Some((p, _)) => scenario::wfe_for_capture(p),
+        Some((p, _)) => scenario::wfe_for_capture(p, &policy.lifecycle),
         None => scenario::default_wfe("wfe-test", "default", scenario::DEFAULT_TARGET, "tekton"),
     };
     if let Some(o) = &case.wfe {
@@ -149,7 +149,7 @@ fn run_single<'a>(
             scenario::newest_timestamp(inputs).unwrap_or_else(scenario::fallback_now)
         }
     };
-    let facts = scenario::facts_for(&wfe, exec, children, &history, env);
+    let facts = scenario::facts_for(&wfe, exec, children, &history, env, &policy.lifecycle);
     let decision = decide(&facts, rules, now);
     Ok(Step {
         index: None,
@@ -199,7 +199,14 @@ fn run_sequence<'a>(
             }
             to_wfe(&w)?
         };
-        let facts = scenario::facts_for(&wfe, None, &[], &history, base_env.clone());
+        let facts = scenario::facts_for(
+            &wfe,
+            None,
+            &[],
+            &history,
+            base_env.clone(),
+            &policy.lifecycle,
+        );
         let mut d = decide(&facts, rules, at);
         let mut last_facts = facts;
         let mut primary = None;
@@ -213,7 +220,14 @@ fn run_sequence<'a>(
                 parse_capture(&format!("{}#{}[{i}]", doc.id.file, case.name), text)?;
             own(&mut p, &wfe);
             let mut facts =
-                scenario::facts_for(&wfe, Some(&p), &children, &history, base_env.clone());
+                scenario::facts_for(
+                    &wfe,
+                    Some(&p),
+                    &children,
+                    &history,
+                    base_env.clone(),
+                    &policy.lifecycle,
+                );
             // The execution ends at the step's instant on the virtual clock.
             facts.execution.completion_time = None;
             facts.execution.start_time = None;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::audit::AuditRecord;
+use super::outcome::FailureOutcome;
 use crate::api::WorkflowExecutionStatus;
 use crate::rules::{EffectKind, RuleId};
 
@@ -17,9 +19,16 @@ pub struct Decision {
     pub revision: String,
     /// The deciding rule (`file#name`), or `None` when no rule matched.
     pub rule: Option<RuleId>,
-    /// Phase before (`Pending` for a new WFE) and after the decision.
+    /// Phase before (the initial phase for a new WFE) and after the decision.
     pub from_phase: String,
     pub phase: String,
+    /// The decision moves the WFE into a terminal phase (per the rule set
+    /// that decided): it finishes now.
+    #[serde(skip)]
+    pub finishes: bool,
+    /// `phase` is terminal: nothing will change it any more.
+    #[serde(skip)]
+    pub terminal: bool,
     /// The WFE is held in its phase until `hold.until` (or until the facts change).
     pub hold: Option<Hold>,
     /// The desired status; equal to the current one when nothing changes.
@@ -84,33 +93,6 @@ pub struct EventRecord {
     pub message: String,
 }
 
-/// An audit record (kubernaut's four event types), with its idempotency key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditRecord {
-    /// e.g. `workflowexecution.execution.started`.
-    pub event_type: String,
-    /// `<wfe uid>/<event type>`.
-    pub idempotency_key: String,
-    pub payload: super::audit::AuditPayload,
-}
-
-/// What the failure analysis concluded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailureOutcome {
-    pub reason: String,
-    pub message: String,
-    pub was_execution_failure: bool,
-    pub failed_task_name: Option<String>,
-    pub failed_pipeline_task: Option<String>,
-    pub failed_task_index: Option<i64>,
-    pub exit_code: Option<i64>,
-    pub summary: String,
-    /// The classification rule that chose the reason.
-    pub rule: Option<RuleId>,
-}
-
 /// One rule tried during a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,6 +103,17 @@ pub struct TraceEntry {
     pub matched: bool,
     /// A short note (e.g. the hold time, or an error).
     pub note: Option<String>,
+}
+
+impl TraceEntry {
+    pub fn new(rule: &RuleId, stage: &'static str, matched: bool, note: Option<String>) -> Self {
+        TraceEntry {
+            rule: rule.clone(),
+            stage,
+            matched,
+            note,
+        }
+    }
 }
 
 mod opt_duration_secs {

@@ -10,6 +10,7 @@ use super::record::primary_name;
 use super::scenario::{self, ScenarioError};
 use crate::api::WorkflowExecution;
 use crate::observe::{self, Capture, EnvFacts, Facts};
+use crate::rules::Lifecycle;
 
 /// Inputs given besides the captures.
 #[derive(Debug, Clone, Default)]
@@ -82,8 +83,8 @@ pub fn pick_now<'a>(
 }
 
 /// A WFE decided with no execution object (`dry-run --wfe FILE` alone).
-pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given) -> Replay {
-    let facts = scenario::facts_for(wfe, None, &[], &g.history, g.env.clone());
+pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given, lifecycle: &Lifecycle) -> Replay {
+    let facts = scenario::facts_for(wfe, None, &[], &g.history, g.env.clone(), lifecycle);
     let json: Vec<Value> = std::iter::once(wfe)
         .chain(&g.history)
         .map(to_json)
@@ -98,10 +99,15 @@ pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given) -> Replay {
 }
 
 /// The inputs for one capture.
-pub fn replay_capture(c: &Capture, g: &Given) -> Result<Replay, ScenarioError> {
+/// The inputs for one capture (`lifecycle`: the rule set's phases).
+pub fn replay_capture(
+    c: &Capture,
+    g: &Given,
+    lifecycle: &Lifecycle,
+) -> Result<Replay, ScenarioError> {
     match &c.info {
-        Some(info) => replay_live(c, info, g),
-        None => replay_plain(c, g),
+        Some(info) => replay_live(c, info, g, lifecycle),
+        None => replay_plain(c, g, lifecycle),
     }
 }
 
@@ -111,6 +117,7 @@ fn replay_live(
     c: &Capture,
     info: &observe::CaptureInfo,
     g: &Given,
+    lifecycle: &Lifecycle,
 ) -> Result<Replay, ScenarioError> {
     let mut subject = None;
     let mut history = g.history.clone();
@@ -136,7 +143,14 @@ fn replay_live(
         }
     };
     let primary = (!c.primary.is_null()).then_some(&c.primary);
-    let facts = scenario::facts_for(&wfe, primary, &c.children, &history, info.env.clone());
+    let facts = scenario::facts_for(
+        &wfe,
+        primary,
+        &c.children,
+        &history,
+        info.env.clone(),
+        lifecycle,
+    );
     let mut json: Vec<Value> = vec![to_json(&wfe)];
     json.extend(history.iter().map(to_json));
     let objects = primary.into_iter().chain(&c.children).chain(&json);
@@ -150,7 +164,7 @@ fn replay_live(
 }
 
 /// A plain `kubectl get` capture: a Running WFE that owns it (or `--wfe`).
-fn replay_plain(c: &Capture, g: &Given) -> Result<Replay, ScenarioError> {
+fn replay_plain(c: &Capture, g: &Given, lifecycle: &Lifecycle) -> Result<Replay, ScenarioError> {
     let primary = if g.wfe.is_some() {
         c.primary.clone()
     } else {
@@ -158,7 +172,7 @@ fn replay_plain(c: &Capture, g: &Given) -> Result<Replay, ScenarioError> {
     };
     let wfe = match &g.wfe {
         Some(w) => w.clone(),
-        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary)).map_err(|e| {
+        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, lifecycle)).map_err(|e| {
             ScenarioError(format!(
                 "{}: cannot build a WorkflowExecution for the capture: {e}",
                 c.file
@@ -175,7 +189,14 @@ fn replay_plain(c: &Capture, g: &Given) -> Result<Replay, ScenarioError> {
             history.push(other);
         }
     }
-    let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &history, g.env.clone());
+    let facts = scenario::facts_for(
+        &wfe,
+        Some(&primary),
+        &c.children,
+        &history,
+        g.env.clone(),
+        lifecycle,
+    );
     let mut json: Vec<Value> = g.wfe.iter().map(to_json).collect();
     json.extend(history.iter().map(to_json));
     let objects = std::iter::once(&c.primary).chain(&c.children).chain(&json);

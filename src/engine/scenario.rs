@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use crate::api::WorkflowExecution;
-use crate::observe::{self, CreateRejection, EnvFacts, Facts, ObserveInput};
+use crate::observe::{self, CreateRejection, EnvFacts, Facts, ObserveInput, Phases};
+use crate::rules::Lifecycle;
 
 /// Default target of offline WFEs.
 pub const DEFAULT_TARGET: &str = "default/deployment/app";
@@ -63,8 +64,8 @@ pub fn default_wfe(name: &str, namespace: &str, target: &str, engine: &str) -> V
 
 /// The WFE a capture belongs to, as the controller would see it while the
 /// execution runs: name/namespace/target from the execution's labels and
-/// annotation, phase Running.
-pub fn wfe_for_capture(primary: &Value) -> Value {
+/// annotation, in the lifecycle's running phase.
+pub fn wfe_for_capture(primary: &Value, lifecycle: &Lifecycle) -> Value {
     let name = label(primary, "kubernaut.ai/workflow-execution").unwrap_or("dry-run");
     let ns = label(primary, "kubernaut.ai/source-namespace").unwrap_or("default");
     let target = annotation(primary, "kubernaut.ai/target-resource")
@@ -87,7 +88,7 @@ pub fn wfe_for_capture(primary: &Value) -> Value {
         .cloned()
         .unwrap_or(json!("2026-01-01T00:00:00Z"));
     w["status"] = json!({
-        "phase": "Running",
+        "phase": lifecycle.running_phase(),
         "startTime": start,
         "executionRef": {"name": primary.pointer("/metadata/name").cloned().unwrap_or(json!(""))},
     });
@@ -148,11 +149,13 @@ pub fn merge(base: &mut Value, patch: &Value) {
 }
 
 /// A history entry: a full WFE object, or the short form
-/// `{name, phase, reason, wasExecutionFailure, completionTime, cleared}`.
+/// `{name, phase, reason, wasExecutionFailure, completionTime, cleared}`
+/// (without `phase`: the lifecycle's failed phase).
 pub fn history_entry(
     v: &Value,
     target: &str,
     index: usize,
+    lifecycle: &Lifecycle,
 ) -> Result<WorkflowExecution, ScenarioError> {
     let full = if v.get("kind").is_some() || v.get("spec").is_some() {
         let mut w = v.clone();
@@ -184,7 +187,10 @@ pub fn history_entry(
             .unwrap_or("default");
         let t = o.get("target").and_then(Value::as_str).unwrap_or(target);
         let mut w = default_wfe(&name, ns, t, "tekton");
-        let phase = o.get("phase").and_then(Value::as_str).unwrap_or("Failed");
+        let phase = o
+            .get("phase")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| lifecycle.failed_phase());
         let mut status = Map::new();
         status.insert("phase".into(), json!(phase));
         if let Some(c) = o.get("completionTime") {
@@ -309,6 +315,7 @@ pub fn facts_for(
     children: &[Value],
     history: &[WorkflowExecution],
     env: EnvFacts,
+    phases: &dyn Phases,
 ) -> Facts {
     observe::observe(&ObserveInput {
         wfe,
@@ -316,6 +323,7 @@ pub fn facts_for(
         children,
         others: history,
         env,
+        phases,
     })
 }
 

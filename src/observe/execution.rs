@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::facts::ExecutionFacts;
 use super::json::{kind, label, name, namespace, str_at, uid};
+use super::phases::Phases;
 use super::{attach, job, tekton};
 use crate::api::WorkflowExecution;
 
@@ -22,6 +23,7 @@ pub fn execution_facts(
     wfe_name: &str,
     wfe_namespace: &str,
     others: &[WorkflowExecution],
+    phases: &dyn Phases,
 ) -> ExecutionFacts {
     let mut out = ExecutionFacts::default();
     let Some(obj) = primary.filter(|p| p.is_object()) else {
@@ -32,7 +34,9 @@ pub fn execution_facts(
     out.name = name(obj).to_owned();
     out.namespace = namespace(obj).to_owned();
     out.api_version = str_at(obj, &["apiVersion"]).to_owned();
-    owner(obj, wfe_name, wfe_namespace, others, &mut out);
+    out.labels = string_map(obj.pointer("/metadata/labels"));
+    out.annotations = string_map(obj.pointer("/metadata/annotations"));
+    owner(obj, wfe_name, wfe_namespace, others, phases, &mut out);
 
     // Evidence belongs to this run only: children naming another object's
     // uid (an earlier run under the same name) are left out.
@@ -51,6 +55,7 @@ fn owner(
     wfe_name: &str,
     wfe_namespace: &str,
     others: &[WorkflowExecution],
+    phases: &dyn Phases,
     out: &mut ExecutionFacts,
 ) {
     // An empty label value names nobody: the object is unlabelled. The
@@ -81,6 +86,17 @@ fn owner(
             && (owner_ns.is_empty() || w.metadata.namespace.as_deref().unwrap_or("") == owner_ns)
     });
     if let Some(w) = known {
-        out.owner_phase = super::wfe::phase_of(w).to_owned();
+        out.owner_phase = super::wfe::phase_of(w, phases).to_owned();
     }
+}
+
+/// The string entries of a metadata map (labels, annotations).
+fn string_map(v: Option<&Value>) -> std::collections::BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -31,8 +31,12 @@ pub struct WfeFacts {
     pub created_at: Option<Timestamp>,
     /// `deletionTimestamp` is set.
     pub deleting: bool,
-    /// `status.phase`; an empty phase reads as `Pending`.
+    /// `status.phase`; an empty phase reads as the lifecycle's initial phase.
     pub phase: String,
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: std::collections::BTreeMap<String, String>,
     pub target_resource: String,
     pub workflow_id: String,
     pub workflow_name: String,
@@ -58,8 +62,7 @@ pub struct WfeFacts {
     pub was_execution_failure: bool,
     /// `status.failureDetails.reason` of this WFE, `""` when none.
     pub failure_reason: String,
-    /// `metadata.labels`/`annotations` are not facts; the current status is
-    /// carried so the engine can compute the desired status and whether it
+    /// The current status is carried so the engine can compute the desired status and whether it
     /// changed (not readable by rules).
     #[serde(skip)]
     pub status: crate::api::WorkflowExecutionStatus,
@@ -82,6 +85,10 @@ pub struct ExecutionFacts {
     pub namespace: String,
     /// Tekton API version of the primary object (`tekton.dev/v1`, `tekton.dev/v1beta1`), or `batch/v1`.
     pub api_version: String,
+    /// `metadata.labels` of the execution object.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `metadata.annotations` of the execution object.
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// `self` (labelled as this WFE's), `other` (another WFE's), `none` (no
     /// owner label), or `""` when the object does not exist.
     pub owner: String,

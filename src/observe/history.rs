@@ -5,17 +5,18 @@ use std::cmp::Reverse;
 use crate::api::WorkflowExecution;
 
 use super::facts::Attempt;
+use super::phases::Phases;
 use super::wfe::{clear_block, failure_reason, phase_of};
-
-fn is_terminal(phase: &str) -> bool {
-    phase == "Completed" || phase == "Failed"
-}
 
 /// The other WFEs (not `wfe` itself) with the same `spec.targetResource`:
 /// terminal ones by newest `completionTime` first, then the non-terminal
 /// ones by newest creation first. Ties are broken by namespace/name so the
 /// order never depends on the input order.
-pub fn history_facts(wfe: &WorkflowExecution, others: &[WorkflowExecution]) -> Vec<Attempt> {
+pub fn history_facts(
+    wfe: &WorkflowExecution,
+    others: &[WorkflowExecution],
+    phases: &dyn Phases,
+) -> Vec<Attempt> {
     let me = (
         wfe.metadata.namespace.as_deref(),
         wfe.metadata.name.as_deref(),
@@ -25,10 +26,13 @@ pub fn history_facts(wfe: &WorkflowExecution, others: &[WorkflowExecution]) -> V
         .iter()
         .filter(|o| &o.spec.target_resource == target)
         .filter(|o| (o.metadata.namespace.as_deref(), o.metadata.name.as_deref()) != me)
-        .map(attempt)
+        .map(|o| attempt(o, phases))
         .collect();
     out.sort_by(|a, b| {
-        let (ta, tb) = (is_terminal(&a.phase), is_terminal(&b.phase));
+        let (ta, tb) = (
+            phases.is_terminal_phase(&a.phase),
+            phases.is_terminal_phase(&b.phase),
+        );
         let key = |x: &Attempt, terminal: bool| {
             let t = if terminal {
                 x.completion_time
@@ -44,13 +48,13 @@ pub fn history_facts(wfe: &WorkflowExecution, others: &[WorkflowExecution]) -> V
     out
 }
 
-fn attempt(w: &WorkflowExecution) -> Attempt {
+fn attempt(w: &WorkflowExecution, phases: &dyn Phases) -> Attempt {
     let status = w.status.as_ref();
     Attempt {
         name: w.metadata.name.clone().unwrap_or_default(),
         namespace: w.metadata.namespace.clone().unwrap_or_default(),
         uid: w.metadata.uid.clone().unwrap_or_default(),
-        phase: phase_of(w).to_owned(),
+        phase: phase_of(w, phases).to_owned(),
         reason: failure_reason(w).to_owned(),
         was_execution_failure: status
             .and_then(|s| s.failure_details.as_ref())

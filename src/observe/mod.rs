@@ -15,6 +15,7 @@ mod history;
 mod job;
 mod json;
 mod lock;
+mod phases;
 mod tekton;
 mod tekton_runs;
 mod timestamps;
@@ -32,12 +33,13 @@ pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;
 pub use history::history_facts;
 pub use lock::lock_name;
+pub use phases::Phases;
 pub use wfe::{phase_of, target_shape, wfe_facts};
 
 use crate::api::WorkflowExecution;
 
 /// Everything observed around one WorkflowExecution.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ObserveInput<'a> {
     pub wfe: &'a WorkflowExecution,
     /// The PipelineRun or Job at the WFE's lock name, if any.
@@ -47,20 +49,23 @@ pub struct ObserveInput<'a> {
     /// Other WorkflowExecutions (any target; history keeps the same-target ones).
     pub others: &'a [WorkflowExecution],
     pub env: EnvFacts,
+    /// The lifecycle's initial and terminal phases (the rule set's).
+    pub phases: &'a dyn Phases,
 }
 
 /// The facts the rules read for one WorkflowExecution.
 pub fn observe(input: &ObserveInput) -> Facts {
-    let wfe = wfe_facts(input.wfe);
+    let wfe = wfe_facts(input.wfe, input.phases);
     let execution = execution_facts(
         input.execution,
         input.children,
         &wfe.name,
         &wfe.namespace,
         input.others,
+        input.phases,
     );
     Facts {
-        history: history_facts(input.wfe, input.others),
+        history: history_facts(input.wfe, input.others, input.phases),
         wfe,
         execution,
         env: input.env.clone(),

@@ -3,13 +3,22 @@
 use crate::api::{WorkflowExecution, CLEAR_BLOCK_ANNOTATION};
 
 use super::facts::WfeFacts;
+use super::phases::Phases;
 
-/// `status.phase`, with an empty or missing phase read as `Pending`.
-pub fn phase_of(wfe: &WorkflowExecution) -> &str {
+/// `status.phase`, with an empty or missing phase read as the lifecycle's
+/// initial phase.
+pub fn phase_of<'a>(wfe: &'a WorkflowExecution, phases: &'a dyn Phases) -> &'a str {
     match wfe.status.as_ref().and_then(|s| s.phase.as_deref()) {
-        None | Some("") => "Pending",
+        None | Some("") => phases.initial_phase(),
         Some(p) => p,
     }
+}
+
+/// A map of metadata (labels, annotations), empty when absent.
+fn metadata_map(
+    m: Option<&std::collections::BTreeMap<String, String>>,
+) -> std::collections::BTreeMap<String, String> {
+    m.cloned().unwrap_or_default()
 }
 
 /// `kubernaut.ai/clear-block` annotation value, `""` when absent.
@@ -39,7 +48,7 @@ pub fn target_shape(target: &str) -> (i64, i64) {
     (parts, empty)
 }
 
-pub fn wfe_facts(wfe: &WorkflowExecution) -> WfeFacts {
+pub fn wfe_facts(wfe: &WorkflowExecution, phases: &dyn Phases) -> WfeFacts {
     let meta = &wfe.metadata;
     let spec = &wfe.spec;
     let wr = &spec.workflow_ref;
@@ -53,7 +62,9 @@ pub fn wfe_facts(wfe: &WorkflowExecution) -> WfeFacts {
         generation: meta.generation.unwrap_or(0),
         created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
         deleting: meta.deletion_timestamp.is_some(),
-        phase: phase_of(wfe).to_owned(),
+        phase: phase_of(wfe, phases).to_owned(),
+        labels: metadata_map(meta.labels.as_ref()),
+        annotations: metadata_map(meta.annotations.as_ref()),
         target_resource: spec.target_resource.clone(),
         workflow_id: wr.workflow_id.clone(),
         workflow_name: wr.workflow_name.clone(),

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::source::Candidate;
 use super::status::ErrorLocation;
 use super::ReloadError;
-use crate::engine::testing::{run_cases, TestReport};
+use crate::engine::rule_tests::{run_cases, TestReport};
 use crate::rules::limits::InterruptScope;
 use crate::rules::RuleSet;
 

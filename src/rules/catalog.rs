@@ -19,6 +19,9 @@ pub enum FactType {
     EvidenceList,
     /// A list of attempts (see [`AttemptField`]).
     AttemptList,
+    /// A map from string to string (labels, annotations, parameters); a
+    /// matcher or template reads one entry as `path[key]`.
+    StrMap,
 }
 
 macro_rules! facts {
@@ -73,11 +76,16 @@ facts! {
     WfeExecutionRef => "wfe.executionRef": Str, "`status.executionRef.name`, empty when unset.";
     WfeClearBlock => "wfe.clearBlock": Str, "Value of the `kubernaut.ai/clear-block` annotation.";
     WfeTimesOutAt => "wfe.timesOutAt": Time, "`spec.timesOutAt`.";
+    WfeLabels => "wfe.labels": StrMap, "`metadata.labels`; one label is `wfe.labels[key]`.";
+    WfeAnnotations => "wfe.annotations": StrMap, "`metadata.annotations`; one annotation is `wfe.annotations[key]`.";
+    WfeParameters => "wfe.parameters": StrMap, "`spec.parameters`; one parameter is `wfe.parameters[NAME]`.";
     WfeLockName => "wfe.lockName": Str, "The deterministic execution object name for the target (`wfe-` + 16 hex of sha256).";
     ExecExists => "execution.exists": Bool, "An execution object exists at this WFE's lock name.";
     ExecKind => "execution.kind": Str, "`PipelineRun`, `Job`, or empty.";
     ExecName => "execution.name": Str, "Its name (`wfe-` + 16 hex of sha256(target)).";
     ExecApiVersion => "execution.apiVersion": Str, "Its apiVersion (`tekton.dev/v1`, `tekton.dev/v1beta1`, `batch/v1`).";
+    ExecLabels => "execution.labels": StrMap, "Its `metadata.labels`; one label is `execution.labels[key]`.";
+    ExecAnnotations => "execution.annotations": StrMap, "Its `metadata.annotations`; one annotation is `execution.annotations[key]`.";
     ExecOwner => "execution.owner": Str, "`self`, `other` (another WFE's label), `none` (unlabelled), or empty.";
     ExecOwnerName => "execution.ownerName": Str, "The `kubernaut.ai/workflow-execution` label value.";
     ExecOwnerPhase => "execution.ownerPhase": Str, "Phase of the owning WFE when it is another known WFE, else empty.";
@@ -86,6 +94,7 @@ facts! {
     ExecMessage => "execution.message": Str, "Message of that condition.";
     ExecStartTime => "execution.startTime": Time, "`status.startTime` of the execution object.";
     ExecCompletionTime => "execution.completionTime": Time, "`status.completionTime` of the execution object.";
+    ExecDuration => "execution.duration": Str, "How long the WFE's execution ran: from `wfe.startTime` to `execution.completionTime` (or `now` while it runs), as a Go duration in whole seconds; null before `wfe.startTime`.";
     ExecTotalTasks => "execution.totalTasks": Int, "Child TaskRuns/pods known so far.";
     ExecCompletedTasks => "execution.completedTasks": Int, "Of those, how many succeeded.";
     ExecStarted => "execution.started": Bool, "Some step or container really started executing (a Tekton synthetic termination only with a real `startedAt`).";
@@ -116,6 +125,7 @@ facts! {
     BackoffDelaySeconds => "backoff.delaySeconds": Int, "The jittered delay in seconds.";
     BackoffExhausted => "backoff.exhausted": Bool, "`history.consecutiveFailures >= backoff.maxConsecutiveFailures`.";
     BackoffMaxConsecutiveFailures => "backoff.maxConsecutiveFailures": Int, "The configured limit.";
+    CooldownPeriodSeconds => "cooldown.periodSeconds": Int, "The Cooldown `period` in seconds.";
     CooldownActive => "cooldown.active": Bool, "An attempt on the target finished less than the cooldown ago.";
     CooldownUntil => "cooldown.until": Time, "When the longest running cooldown ends.";
     CooldownBlockedBy => "cooldown.blockedBy": Str, "The WFE whose cooldown ends last.";
@@ -129,6 +139,9 @@ facts! {
     EnvExecutionNamespacePhase => "env.executionNamespacePhase": Str, "`Active`, `Terminating`, `Missing`, or empty when unknown.";
     EnvDependencyCheck => "env.dependencyCheck": Bool, "The dependency check is on.";
     EnvMissingDependencies => "env.missingDependencies": StrList, "Declared dependencies missing or empty (`secret/x`, `configmap/y`).";
+    HoldReason => "hold.reason": Str, "The reason of the hold being written (in a hold transition's `conditions` and `events` only).";
+    HoldMessage => "hold.message": Str, "Its rendered message.";
+    HoldUntil => "hold.until": Time, "When it ends (null: until the facts change).";
     FailureReason => "failure.reason": Str, "The classified reason (after classification only).";
     FailureMessage => "failure.message": Str, "The failure message.";
     FailureWasExecutionFailure => "failure.wasExecutionFailure": Bool, "Whether the failure happened during execution.";
@@ -175,4 +188,60 @@ item_fields! { AttemptField,
     WasExecutionFailure => "wasExecutionFailure": Bool, "Its `failureDetails.wasExecutionFailure`.";
     CompletionTime => "completionTime": Time, "Its `status.completionTime`.";
     Cleared => "cleared": Bool, "It carries a non-empty `kubernaut.ai/clear-block` annotation.";
+}
+
+/// A fact, or one entry of a map fact: `wfe.annotations[kubernaut.ai/approved]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FactRef {
+    pub fact: Fact,
+    /// The entry of a [`FactType::StrMap`] fact.
+    pub key: Option<std::sync::Arc<str>>,
+}
+
+impl FactRef {
+    /// Resolve `path` or `path[key]`. `None`: the path names no fact;
+    /// `Some(Err)`: it does, but the subscript is wrong.
+    pub fn parse(text: &str) -> Option<Result<FactRef, String>> {
+        let Some(open) = text.find('[') else {
+            return Fact::from_path(text).map(|fact| Ok(FactRef { fact, key: None }));
+        };
+        let fact = Fact::from_path(&text[..open])?;
+        let Some(key) = text[open + 1..].strip_suffix(']') else {
+            return Some(Err(format!(
+                "`{text}`: an entry is written `{}[key]`, with the `]` last",
+                fact.path()
+            )));
+        };
+        if fact.ty() != FactType::StrMap {
+            return Some(Err(format!(
+                "`{}` is {:?}, not a map: `[key]` reads an entry of a map fact",
+                fact.path(),
+                fact.ty()
+            )));
+        }
+        if key.is_empty() {
+            return Some(Err(format!("`{text}`: the key is empty")));
+        }
+        Some(Ok(FactRef {
+            fact,
+            key: Some(key.into()),
+        }))
+    }
+
+    /// The type read: an entry of a map is a string.
+    pub fn ty(&self) -> FactType {
+        if self.key.is_some() {
+            FactType::Str
+        } else {
+            self.fact.ty()
+        }
+    }
+
+    /// The path as written.
+    pub fn path(&self) -> String {
+        match &self.key {
+            Some(k) => format!("{}[{k}]", self.fact.path()),
+            None => self.fact.path().to_string(),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! "did you mean" hints for misspelt names.
 
 use super::error::LoadError;
-use super::model::Diagnostic;
+use super::error::Diagnostic;
 use super::sandbox::ScriptError;
 use super::yaml::{Node, Pos, Style};
 

@@ -1,4 +1,5 @@
-//! Rule errors: load errors carry `file:line:col`; evaluation errors carry the rule id.
+//! Rule errors: load errors and warnings carry `file:line:col`; evaluation
+//! errors carry the rule id.
 
 use std::fmt;
 
@@ -12,6 +13,25 @@ pub struct LoadError {
 }
 
 impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// A warning from the static checks (the set still loads).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

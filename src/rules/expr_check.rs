@@ -7,7 +7,7 @@
 
 use super::catalog::{Fact, FactType};
 use super::diag::{did_you_mean, Diags};
-use super::model::Diagnostic;
+use super::error::Diagnostic;
 use super::sandbox::{Root, ScriptError, HISTORY_ITEMS_KEY};
 use super::yaml::{Kind, Node};
 
@@ -219,6 +219,7 @@ fn type_name(t: FactType) -> &'static str {
         FactType::StrList => "list",
         FactType::EvidenceList => "evidence list",
         FactType::AttemptList => "attempt list",
+        FactType::StrMap => "map",
     }
 }
 

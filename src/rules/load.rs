@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::check;
 use super::diag::{did_you_mean, Diags};
-use super::error::{LoadError, LoadErrors};
+use super::error::{Diagnostic, LoadError, LoadErrors};
 use super::fields::Fields;
-use super::kinds::{self, Doc, Parts};
-use super::model::{Diagnostic, RuleFileInfo, RuleSet};
+use super::kinds::{self, Doc, Parts, REPEATABLE_KINDS, SINGLE_KINDS};
+use super::model::{RuleFileInfo, RuleSet};
 use super::sandbox::Sandbox;
 use super::yaml::{parse_documents, Node, Pos};
 use crate::input::{self, EntryKind, InputError};
@@ -28,6 +27,8 @@ pub const KINDS: &[&str] = &[
     "Cooldown",
     "History",
     "Summary",
+    "Transitions",
+    "ClassificationRules",
     "RuleTest",
 ];
 
@@ -359,7 +360,7 @@ fn load_inner(
                     let Some(h) = header(doc, &mut d) else {
                         continue;
                     };
-                    if h.kind != "RuleTest" {
+                    if !REPEATABLE_KINDS.contains(&h.kind.as_str()) {
                         if let Some((_, file, line)) = seen.iter().find(|(k, _, _)| *k == h.kind) {
                             d.error(h.pos, format!("a second {} document (the first is at {file}:{line}); a rule set has exactly one", h.kind));
                             continue;
@@ -374,7 +375,7 @@ fn load_inner(
                         spec: h.spec,
                         sandbox: &sandbox,
                     };
-                    compile_doc(&h.kind, &ctx, &mut parts, &mut d);
+                    parts.add(&h.kind, &ctx, &mut d);
                 }
             }
         }
@@ -383,7 +384,7 @@ fn load_inner(
         infos.push(info);
     }
 
-    for kind in &KINDS[..6] {
+    for kind in SINGLE_KINDS {
         if !seen.iter().any(|(k, _, _)| k == kind) {
             errors.push(LoadError {
                 file: SET_FILE.into(),
@@ -394,7 +395,7 @@ fn load_inner(
         }
     }
 
-    check::check(&parts, &mut errors, &mut warnings);
+    parts.finish(&mut errors, &mut warnings);
     let Parts {
         lifecycle: Some(lifecycle),
         classification: Some(classification),
@@ -403,7 +404,7 @@ fn load_inner(
         history: Some(history),
         summary: Some(summary),
         tests,
-        spans: _,
+        ..
     } = parts
     else {
         sort_errors(&mut errors);
@@ -433,42 +434,4 @@ fn load_inner(
 fn sort_errors(errors: &mut Vec<LoadError>) {
     errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     errors.dedup();
-}
-
-fn compile_doc(kind: &str, doc: &Doc<'_>, parts: &mut Parts, d: &mut Diags) {
-    match kind {
-        "Lifecycle" => {
-            if let Some((l, s)) = kinds::lifecycle(doc, d) {
-                parts.lifecycle = Some(l);
-                parts.spans.lifecycle = Some(s);
-            }
-        }
-        "FailureClassification" => {
-            if let Some((c, s)) = kinds::classification(doc, d) {
-                parts.classification = Some(c);
-                parts.spans.classification = Some(s);
-            }
-        }
-        "Backoff" => {
-            if let Some((b, s)) = kinds::backoff(doc, d) {
-                parts.backoff = Some(b);
-                parts.spans.backoff = Some(s);
-            }
-        }
-        "Cooldown" => parts.cooldown = kinds::cooldown(doc, d),
-        "History" => parts.history = kinds::history(doc, d),
-        "Summary" => {
-            if let Some((s, sp)) = kinds::summary(doc, d) {
-                parts.summary = Some(s);
-                parts.spans.summary = Some(sp);
-            }
-        }
-        "RuleTest" => {
-            if let Some((t, s)) = kinds::rule_test(doc, d) {
-                parts.tests.push(t);
-                parts.spans.tests.push(s);
-            }
-        }
-        _ => {}
-    }
 }

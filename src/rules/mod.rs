@@ -3,7 +3,6 @@
 //! Rhai sandbox. See `docs/rules.md`.
 
 pub mod catalog;
-mod check;
 mod diag;
 mod duration;
 pub mod embedded;
@@ -19,6 +18,8 @@ mod model;
 mod names;
 pub mod regex_budget;
 mod rhai_engine;
+mod rhai_time;
+mod rule_id;
 pub mod sandbox;
 pub mod scenarios;
 pub mod template;
@@ -29,10 +30,10 @@ pub mod timeexpr;
 pub mod value;
 mod yaml;
 
-pub use catalog::{AttemptField, EvidenceField, Fact, FactType};
-pub use check::STANDARD_REASONS;
+pub use catalog::{AttemptField, EvidenceField, Fact, FactRef, FactType};
 pub use duration::parse_duration;
-pub use error::{EvalError, LoadError, LoadErrors};
+pub use error::{Diagnostic, EvalError, LoadError, LoadErrors};
+pub use kinds::STANDARD_REASONS;
 pub use load::{
     load_dir, load_sources, read_sources, SourceFile, API_VERSION, KINDS, MAX_FILE_BYTES,
     MAX_SET_BYTES,
@@ -40,6 +41,7 @@ pub use load::{
 pub use matcher::Context as MatcherContext;
 pub use matcher::Matcher;
 pub use model::*;
+pub use rule_id::RuleId;
 pub use sandbox::Sandbox;
 pub use template::Template;
 pub use testcase::{RuleTestDoc, SequenceStep, TestCase};

@@ -2,32 +2,19 @@
 //! [`super::load_sources`]; immutable afterwards (rule sets are values).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::catalog::Fact;
+use super::error::Diagnostic;
 use super::matcher::Matcher;
-use super::sandbox::Sandbox;
+use super::rule_id::RuleId;
+use super::sandbox::{Sandbox, Script};
 use super::template::Template;
 use super::testcase::RuleTestDoc;
-
-/// Where a rule lives: `file#name`, plus its line for traces.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct RuleId {
-    /// Shared, so tracing a rule on every decision costs no allocation.
-    pub file: Arc<str>,
-    pub name: Arc<str>,
-    pub line: u32,
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.file, self.name)
-    }
-}
+use crate::observe::Phases;
 
 /// One file of the set, for `/rules` and `check` output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,25 +24,6 @@ pub struct RuleFileInfo {
     pub sha256: String,
     /// Document kinds it holds.
     pub kinds: Vec<String>,
-}
-
-/// A warning from the static checks (the set still loads).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
 }
 
 /// A whole, validated rules directory.
@@ -84,12 +52,37 @@ pub struct PhaseDef {
     pub initial: bool,
 }
 
+/// When the engine asks to look at a WFE again, besides holds and the
+/// transitions' own `requeueAfter` (the Lifecycle's `requeue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequeuePolicy {
+    /// A WFE in a non-terminal phase with nothing else scheduled: a safety
+    /// net for a lost watch event. `None`: wait for a change.
+    pub idle: Option<Duration>,
+    /// After a rule failed for the object (`RulesError`).
+    pub after_rules_error: Duration,
+}
+
+/// Defaults of [`RequeuePolicy`] when the Lifecycle leaves them out.
+pub const DEFAULT_IDLE_REQUEUE: Duration = Duration::from_secs(300);
+pub const DEFAULT_RULES_ERROR_REQUEUE: Duration = Duration::from_secs(30);
+
+impl Default for RequeuePolicy {
+    fn default() -> Self {
+        RequeuePolicy {
+            idle: Some(DEFAULT_IDLE_REQUEUE),
+            after_rules_error: DEFAULT_RULES_ERROR_REQUEUE,
+        }
+    }
+}
+
 /// The `Lifecycle` document: phases and ordered transitions.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     pub id: RuleId,
     pub phases: Vec<PhaseDef>,
     pub transitions: Vec<Transition>,
+    pub requeue: RequeuePolicy,
 }
 
 impl Lifecycle {
@@ -98,6 +91,66 @@ impl Lifecycle {
         self.phases
             .iter()
             .any(|p| p.terminal && p.name.eq_ignore_ascii_case(phase))
+    }
+
+    /// The phase a new WFE is in (the load checks make it exactly one).
+    pub fn initial(&self) -> &str {
+        self.phases
+            .iter()
+            .find(|p| p.initial)
+            .map_or("", |p| p.name.as_str())
+    }
+
+    /// Whether `phase` is the initial phase; an empty (unset) phase is.
+    pub fn is_initial(&self, phase: &str) -> bool {
+        phase.is_empty() || phase.eq_ignore_ascii_case(self.initial())
+    }
+
+    /// `phase`, or the initial phase when it is unset.
+    pub fn phase_or_initial<'a>(&'a self, phase: &'a str) -> &'a str {
+        if phase.is_empty() {
+            self.initial()
+        } else {
+            phase
+        }
+    }
+
+    /// The phase a WFE is in while its execution object runs: the target of
+    /// the first transition that creates it (offline inputs: the WFE of a
+    /// capture). The initial phase when no transition creates one.
+    pub fn running_phase(&self) -> &str {
+        self.target_of(|t| t.effects.contains(&EffectKind::CreateExecution))
+    }
+
+    /// The phase failures end in: the target of the first transition with a
+    /// `failure` (offline inputs: a history entry without a phase).
+    pub fn failed_phase(&self) -> &str {
+        self.target_of(|t| t.failure.is_some())
+    }
+
+    fn target_of(&self, which: impl Fn(&Transition) -> bool) -> &str {
+        self.transitions
+            .iter()
+            .filter(|t| which(t))
+            .find_map(|t| t.to.as_deref())
+            .unwrap_or_else(|| self.initial())
+    }
+
+    /// The declared spelling of `phase` (case-insensitive), if declared.
+    pub fn declared(&self, phase: &str) -> Option<&str> {
+        self.phases
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(phase))
+            .map(|p| p.name.as_str())
+    }
+}
+
+impl Phases for Lifecycle {
+    fn initial_phase(&self) -> &str {
+        self.initial()
+    }
+    fn is_terminal_phase(&self, phase: &str) -> bool {
+        self.is_terminal(phase)
     }
 }
 
@@ -128,14 +181,44 @@ pub struct EventSpec {
     pub message: Template,
 }
 
-/// A hold: stay in the phase until a time fact (or, without one, until the
-/// facts change), with a Blocked condition.
+/// One entry of a transition's `conditions`: set a status condition, or
+/// remove one. Entries apply in order.
+#[derive(Debug, Clone)]
+pub enum ConditionEdit {
+    Set(ConditionSpec),
+    Remove(String),
+}
+
+/// A condition a transition sets. `lastTransitionTime` moves only when the
+/// status value changes.
+#[derive(Debug, Clone)]
+pub struct ConditionSpec {
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Checked at load time when literal; a rendered reason must still match
+    /// the Kubernetes condition-reason pattern, or the rule fails.
+    pub reason: Template,
+    pub message: Template,
+}
+
+/// When a hold ends.
+#[derive(Debug, Clone)]
+pub enum HoldUntil {
+    /// A `Time` fact (e.g. `backoff.until`).
+    Fact(Fact),
+    /// An expression returning unix seconds, or `()` for "until the facts change".
+    Expr(Arc<Script>),
+}
+
+/// A hold: stay in the phase until a time (or, without one, until the
+/// facts change).
 #[derive(Debug, Clone)]
 pub struct HoldSpec {
-    /// A `Time` fact (e.g. `backoff.until`); `None` holds until a watched
-    /// fact changes (the transition's `requeueAfter` can add a re-check).
-    pub until: Option<super::catalog::Fact>,
-    /// Blocked condition reason, e.g. `CooldownActive`.
+    /// `None` holds until a watched fact changes (the transition's
+    /// `requeueAfter` can add a re-check).
+    pub until: Option<HoldUntil>,
+    /// `status.blockedReason`, e.g. `CooldownActive`.
     pub reason: String,
     pub message: Template,
 }
@@ -152,9 +235,28 @@ pub struct FailureSpec {
     pub was_execution_failure: Option<bool>,
     /// Set `status.deduplicatedBy` from `execution.ownerName`.
     pub deduplicated: bool,
-    /// A refusal by the history rules: also set the Blocked condition and
-    /// `status.blockedReason`.
+    /// A refusal by the history rules: also set `status.blockedReason` and
+    /// `status.consecutiveFailures`.
     pub blocked: bool,
+}
+
+/// `status.executionStatus.status` a transition writes (when the execution
+/// object exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProgressStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ProgressStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgressStatus::True => "True",
+            ProgressStatus::False => "False",
+            ProgressStatus::Unknown => "Unknown",
+        }
+    }
 }
 
 /// One ordered transition of the Lifecycle.
@@ -170,8 +272,10 @@ pub struct Transition {
     pub failure: Option<FailureSpec>,
     pub effects: Vec<EffectKind>,
     pub events: Vec<EventSpec>,
-    /// Message for the conditions this transition sets (non-failure paths).
-    pub message: Option<Template>,
+    /// Status conditions set and removed, in order.
+    pub conditions: Vec<ConditionEdit>,
+    /// `status.executionStatus` written from the execution's progress.
+    pub execution_status: Option<ProgressStatus>,
     /// Requeue after this long (the engine also requeues for holds).
     pub requeue_after: Option<Duration>,
 }
@@ -187,6 +291,9 @@ pub struct ClassRule {
     pub exit_code: Option<Fact>,
     /// Message override; default `execution.failureMessage`.
     pub message: Option<Template>,
+    /// Fixed wasExecutionFailure for this reason; `None`: the document's
+    /// `wasExecutionFailure` matcher decides.
+    pub was_execution_failure: Option<bool>,
 }
 
 /// The `FailureClassification` document.
@@ -240,6 +347,14 @@ pub struct HistoryPolicy {
     pub blocks: Matcher,
 }
 
+/// `error_details` of a failure's audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditError {
+    pub code: String,
+    /// `None`: a retry is possible unless the failure was an execution failure.
+    pub retry_possible: Option<bool>,
+}
+
 /// The `Summary` document.
 #[derive(Debug, Clone)]
 pub struct SummaryPolicy {
@@ -248,4 +363,31 @@ pub struct SummaryPolicy {
     pub lines: Vec<Template>,
     pub recommendations: BTreeMap<String, String>,
     pub default_recommendation: Option<String>,
+    /// Audit error code and retryability per reason.
+    pub audit_errors: BTreeMap<String, AuditError>,
+    /// For reasons not in `audit_errors`.
+    pub default_audit_error: AuditError,
+}
+
+/// The audit error code of a reason no `auditErrors` entry names.
+pub const DEFAULT_AUDIT_ERROR_CODE: &str = "ERR_PIPELINE_FAILED";
+
+impl SummaryPolicy {
+    /// The recommendation for `reason` (case-insensitive), else the default.
+    pub fn recommendation(&self, reason: &str) -> String {
+        self.recommendations
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(reason))
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.default_recommendation.clone())
+            .unwrap_or_default()
+    }
+
+    /// The audit error of `reason` (case-insensitive), else the default.
+    pub fn audit_error(&self, reason: &str) -> &AuditError {
+        self.audit_errors
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(reason))
+            .map_or(&self.default_audit_error, |(_, v)| v)
+    }
 }

@@ -55,6 +55,7 @@ pub(crate) fn new_engine() -> Engine {
     engine.register_global_module(BasicMathPackage::new().as_shared_module());
     // Registered last: modules loaded later are searched first, so these
     // replace the packages' versions.
+    engine.register_global_module(super::rhai_time::time_functions().into());
     engine.register_global_module(blocked_functions().into());
     for symbol in DISABLED_SYMBOLS {
         engine.disable_symbol(*symbol);

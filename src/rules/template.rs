@@ -1,10 +1,12 @@
 //! Message templates: text with `{fact.path}` placeholders (resolved against
-//! the catalogue at load time), `{{` / `}}` for literal braces, or the map
-//! form `{expr: "<rhai expression>"}`.
+//! the catalogue at load time; `{wfe.labels[team]}` reads one entry of a map
+//! fact, `{execution.reason|Pending}` gives the text to write when the fact
+//! is null or empty), `{{` / `}}` for literal braces, or the map form
+//! `{expr: "<rhai expression>"}`.
 
 use std::sync::Arc;
 
-use super::catalog::Fact;
+use super::catalog::{Fact, FactRef};
 use super::diag::{did_you_mean, Diags};
 use super::error::EvalError;
 use super::sandbox::{Sandbox, Script};
@@ -14,7 +16,8 @@ use super::yaml::{Kind, Node};
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
-    Fact(Fact),
+    /// A fact and the text written when it is null or empty.
+    Fact(FactRef, Option<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -58,15 +61,24 @@ impl Template {
                             "unclosed `{{` at offset {i} (write `{{{{` for a literal brace)"
                         ));
                     };
-                    let path = rest[..end].trim();
-                    let Some(fact) = Fact::from_path(path) else {
-                        let hint = did_you_mean(path, Fact::ALL.iter().map(|f| f.path()));
-                        return Err(format!("unknown fact `{{{path}}}` in template{hint}"));
+                    let inner = &rest[..end];
+                    let (path, fallback) = match inner.split_once('|') {
+                        Some((p, f)) => (p.trim(), Some(f.to_string())),
+                        None => (inner.trim(), None),
+                    };
+                    let fact = match FactRef::parse(path) {
+                        Some(Ok(f)) => f,
+                        Some(Err(problem)) => return Err(format!("in template: {problem}")),
+                        None => {
+                            let base = path.split('[').next().unwrap_or(path);
+                            let hint = did_you_mean(base, Fact::ALL.iter().map(|f| f.path()));
+                            return Err(format!("unknown fact `{{{path}}}` in template{hint}"));
+                        }
                     };
                     if !lit.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut lit)));
                     }
-                    parts.push(Part::Fact(fact));
+                    parts.push(Part::Fact(fact, fallback));
                     for _ in 0..rest[..=end].chars().count() {
                         chars.next();
                     }
@@ -140,7 +152,7 @@ impl Template {
             Body::Parts(parts) => parts
                 .iter()
                 .filter_map(|p| match p {
-                    Part::Fact(f) => Some(*f),
+                    Part::Fact(f, _) => Some(f.fact),
                     Part::Text(_) => None,
                 })
                 .collect(),
@@ -185,11 +197,15 @@ impl Template {
                 for p in parts {
                     match p {
                         Part::Text(t) => out.push_str(t),
-                        Part::Fact(f) => {
+                        Part::Fact(f, fallback) => {
                             placeholders += 1;
-                            if let Some(v) = facts.fact(*f).render() {
-                                filled += 1;
-                                out.push_str(&v);
+                            match (facts.fact_ref(f).render(), fallback) {
+                                (Some(v), _) => {
+                                    filled += 1;
+                                    out.push_str(&v);
+                                }
+                                (None, Some(text)) => out.push_str(text),
+                                (None, None) => {}
                             }
                         }
                     }
@@ -235,6 +251,27 @@ mod tests {
             t.render_line(&F, &sb).unwrap().as_deref(),
             Some("no placeholders")
         );
+    }
+
+    #[test]
+    fn map_entries_and_fallbacks() {
+        struct M(std::collections::BTreeMap<String, String>);
+        impl FactLookup for M {
+            fn fact(&self, fact: Fact) -> FactValue<'_> {
+                match fact {
+                    Fact::WfeLabels => FactValue::StrMap(&self.0),
+                    _ => FactValue::Null,
+                }
+            }
+        }
+        let m = M([("team".to_string(), "payments".to_string())].into());
+        let sb = Sandbox::default();
+        let t = Template::parse("{wfe.labels[team]}/{wfe.labels[tier]|none} {execution.reason|Pending}")
+            .unwrap();
+        assert_eq!(t.render(&m, &sb).unwrap(), "payments/none Pending");
+        assert!(Template::parse("{wfe.name[x]}")
+            .unwrap_err()
+            .contains("not a map"));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
-use super::model::RuleId;
+use super::rule_id::RuleId;
 
 /// Keys an `expect:` mapping may hold (the engine's test view has exactly
-/// these; a unit test in `engine::testing` keeps the two in step).
+/// these; a unit test in `engine::rule_tests` keeps the two in step).
 pub const EXPECT_KEYS: &[&str] = &[
     "outcome",
     "reason",

@@ -1,8 +1,10 @@
 //! Values as the rules see them, and the lookups matchers evaluate against.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 
-use super::catalog::{AttemptField, EvidenceField, Fact};
+use super::catalog::{AttemptField, EvidenceField, Fact, FactRef};
 use crate::observe::{Attempt, Evidence};
 
 /// A fact's value, borrowed from the facts where possible (no copies on the
@@ -18,6 +20,7 @@ pub enum FactValue<'a> {
     StrList(&'a [String]),
     Evidence(&'a [Evidence]),
     Attempts(&'a [Attempt]),
+    StrMap(&'a BTreeMap<String, String>),
 }
 
 impl FactValue<'_> {
@@ -39,7 +42,20 @@ impl FactValue<'_> {
             FactValue::StrList(l) => l.is_empty(),
             FactValue::Evidence(l) => l.is_empty(),
             FactValue::Attempts(l) => l.is_empty(),
+            FactValue::StrMap(m) => m.is_empty(),
             _ => false,
+        }
+    }
+}
+
+impl<'a> FactValue<'a> {
+    /// One entry of a map value (null when absent or not a map).
+    pub fn entry(&self, key: &str) -> FactValue<'a> {
+        match self {
+            FactValue::StrMap(m) => m
+                .get(key)
+                .map_or(FactValue::Null, |v| FactValue::Str(v.as_str())),
+            _ => FactValue::Null,
         }
     }
 
@@ -58,6 +74,13 @@ impl FactValue<'_> {
             FactValue::StrList(l) => Some(l.join(", ")),
             FactValue::Evidence(l) => Some(format!("{} evidence item(s)", l.len())),
             FactValue::Attempts(l) => Some(format!("{} attempt(s)", l.len())),
+            FactValue::StrMap(m) if m.is_empty() => None,
+            FactValue::StrMap(m) => Some(
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         }
     }
 }
@@ -65,6 +88,15 @@ impl FactValue<'_> {
 /// Something facts can be read from by path.
 pub trait FactLookup {
     fn fact(&self, fact: Fact) -> FactValue<'_>;
+
+    /// A fact or one entry of a map fact.
+    fn fact_ref(&self, r: &FactRef) -> FactValue<'_> {
+        let v = self.fact(r.fact);
+        match &r.key {
+            Some(k) => v.entry(k),
+            None => v,
+        }
+    }
 }
 
 /// Field access for list items (evidence, attempts) inside `some:` / `none:`

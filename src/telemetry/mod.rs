@@ -17,7 +17,7 @@ pub use controller_metrics::ControllerMetrics;
 pub use http::{router, serve, AppState};
 pub use logging::{init_logging, LogFormat};
 pub use metrics::{Metrics, ReloadMetrics};
-pub use pending::PendingAge;
+pub use pending::{PendingAge, PendingSource};
 
 /// Errors of the telemetry layer.
 #[derive(Debug, thiserror::Error)]

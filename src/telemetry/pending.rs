@@ -1,9 +1,12 @@
 //! `wfe_workflowexecutions_pending_oldest_seconds`: the age of the oldest
-//! Pending WorkflowExecution, computed from the controller's cache at scrape
-//! time (no API call). Exported only while a cache is attached (the leader),
-//! so a standby replica does not report a misleading 0.
+//! WorkflowExecution still in the lifecycle's initial phase (asked of the
+//! active rule set), computed from the controller's cache at scrape time (no
+//! API call). Exported only while a cache is attached (the leader), so a
+//! standby replica does not report a misleading 0.
 
 use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use kube::runtime::reflector::Store;
 use prometheus::core::{Collector, Desc};
@@ -11,6 +14,14 @@ use prometheus::proto::MetricFamily;
 use prometheus::Gauge;
 
 use crate::api::WorkflowExecution;
+use crate::rules::{Lifecycle, RuleSet};
+
+/// The cache read at scrape time, and the rules that say which phase is initial.
+#[derive(Clone)]
+pub struct PendingSource {
+    pub store: Store<WorkflowExecution>,
+    pub rules: Arc<ArcSwap<RuleSet>>,
+}
 
 const NAME: &str = "wfe_workflowexecutions_pending_oldest_seconds";
 
@@ -19,7 +30,7 @@ const NAME: &str = "wfe_workflowexecutions_pending_oldest_seconds";
 #[derive(Clone)]
 pub struct PendingAge {
     gauge: Gauge,
-    store: Arc<Mutex<Option<Store<WorkflowExecution>>>>,
+    source: Arc<Mutex<Option<PendingSource>>>,
 }
 
 impl std::fmt::Debug for PendingAge {
@@ -35,30 +46,37 @@ impl PendingAge {
                 NAME,
                 "Age in seconds of the oldest WorkflowExecution in phase Pending (0 when none).",
             )?,
-            store: Arc::new(Mutex::new(None)),
+            source: Arc::new(Mutex::new(None)),
         })
     }
 
-    /// Read WFEs from `store` from now on (`None`: stop exporting).
-    pub fn attach(&self, store: Option<Store<WorkflowExecution>>) {
-        *self.lock() = store;
+    /// Read WFEs from `source` from now on (`None`: stop exporting).
+    pub fn attach(&self, source: Option<PendingSource>) {
+        *self.lock() = source;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Store<WorkflowExecution>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PendingSource>> {
         // Only an Option is swapped under this lock; poisoning cannot corrupt it.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        self.source.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The oldest Pending WFE's age in `store`, in seconds (0 when none).
-    pub fn oldest_pending_seconds(store: &Store<WorkflowExecution>, now: jiff::Timestamp) -> f64 {
+    /// The age in seconds of the oldest WFE of `store` in the initial phase
+    /// of `lifecycle` (0 when none).
+    pub fn oldest_pending_seconds(
+        store: &Store<WorkflowExecution>,
+        lifecycle: &Lifecycle,
+        now: jiff::Timestamp,
+    ) -> f64 {
         store
             .state()
             .iter()
             .filter(|w| w.metadata.deletion_timestamp.is_none())
             .filter(|w| {
-                matches!(
-                    w.status.as_ref().and_then(|s| s.phase.as_deref()),
-                    None | Some("") | Some("Pending")
+                lifecycle.is_initial(
+                    w.status
+                        .as_ref()
+                        .and_then(|s| s.phase.as_deref())
+                        .unwrap_or(""),
                 )
             })
             .filter_map(|w| w.metadata.creation_timestamp.as_ref())
@@ -73,11 +91,15 @@ impl Collector for PendingAge {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let Some(store) = self.lock().clone() else {
+        let Some(source) = self.lock().clone() else {
             return Vec::new();
         };
-        self.gauge
-            .set(Self::oldest_pending_seconds(&store, jiff::Timestamp::now()));
+        let rules = source.rules.load();
+        self.gauge.set(Self::oldest_pending_seconds(
+            &source.store,
+            &rules.lifecycle,
+            jiff::Timestamp::now(),
+        ));
         self.gauge.collect()
     }
 }

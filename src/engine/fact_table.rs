@@ -1,11 +1,11 @@
 //! The facts as the rules see them at one instant (observed and derived), for
-//! rule authors (`dry-run --facts`). The `failure.*` facts exist only while a
-//! failure is being described and read as `null` here.
+//! rule authors (`dry-run --facts`). The `hold.*` and `failure.*` facts exist
+//! only while a hold or a failure is being written and read as `null` here.
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::context::Ctx;
+use super::fact_view::FactView;
 use super::derive::derive;
 use crate::observe::Facts;
 use crate::rules::{EvalError, Fact, FactLookup, FactValue, RuleSet};
@@ -21,6 +21,7 @@ fn to_json(v: &FactValue<'_>) -> Value {
         FactValue::StrList(l) => json!(l),
         FactValue::Evidence(items) => serde_json::to_value(items).unwrap_or(Value::Null),
         FactValue::Attempts(items) => serde_json::to_value(items).unwrap_or(Value::Null),
+        FactValue::StrMap(m) => json!(m),
     }
 }
 
@@ -31,15 +32,9 @@ pub fn fact_values(
     now: Timestamp,
 ) -> Result<Vec<(&'static str, Value)>, EvalError> {
     let derived = derive(facts, rules, now)?;
-    let ctx = Ctx {
-        facts,
-        derived: &derived,
-        now,
-        failure: None,
-        max_consecutive_failures: rules.backoff.max_consecutive_failures,
-    };
+    let view = FactView::new(facts, &derived, rules, now);
     Ok(Fact::ALL
         .iter()
-        .map(|f| (f.path(), to_json(&ctx.fact(*f))))
+        .map(|f| (f.path(), to_json(&view.fact(*f))))
         .collect())
 }

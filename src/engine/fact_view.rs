@@ -1,11 +1,12 @@
-//! The fact view a decision evaluates against: observed facts, derived facts,
-//! and (after classification) the failure.
+//! The facts a decision evaluates against: observed facts, derived facts,
+//! and, while they are being written, the hold and the failure.
 
 use jiff::Timestamp;
 
 use super::derive::Derived;
-use crate::observe::Facts;
-use crate::rules::{Fact, FactLookup, FactValue};
+use super::status::{between, go_duration};
+use crate::observe::{lock_name, Facts};
+use crate::rules::{Fact, FactLookup, FactValue, RuleSet};
 
 /// The failure being described, once known.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,36 +22,55 @@ pub struct FailureFacts {
     pub execution_time: Option<String>,
 }
 
-/// Facts + derived values + failure, read by path.
-pub struct Ctx<'a> {
+/// The hold being written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HoldFacts {
+    pub reason: String,
+    pub message: String,
+    pub until: Option<Timestamp>,
+}
+
+/// Facts + derived values + the hold or failure being written, read by path.
+pub struct FactView<'a> {
     pub facts: &'a Facts,
     pub derived: &'a Derived,
+    pub rules: &'a RuleSet,
     pub now: Timestamp,
     pub failure: Option<FailureFacts>,
-    pub max_consecutive_failures: i64,
+    pub hold: Option<HoldFacts>,
+}
+
+impl<'a> FactView<'a> {
+    pub fn new(facts: &'a Facts, derived: &'a Derived, rules: &'a RuleSet, now: Timestamp) -> Self {
+        FactView {
+            facts,
+            derived,
+            rules,
+            now,
+            failure: None,
+            hold: None,
+        }
+    }
 }
 
 fn time(t: Option<Timestamp>) -> FactValue<'static> {
     t.map_or(FactValue::Null, FactValue::Time)
 }
 
-impl FactLookup for Ctx<'_> {
+impl FactLookup for FactView<'_> {
     fn fact(&self, fact: Fact) -> FactValue<'_> {
         let w = &self.facts.wfe;
         let x = &self.facts.execution;
         let d = self.derived;
         let f = self.failure.as_ref();
+        let h = self.hold.as_ref();
         let rejection = self.facts.env.create_rejection.as_ref();
         match fact {
             Fact::Now => FactValue::Time(self.now),
             Fact::WfeName => FactValue::Str(&w.name),
             Fact::WfeNamespace => FactValue::Str(&w.namespace),
             Fact::WfeUid => FactValue::Str(&w.uid),
-            Fact::WfePhase => FactValue::Str(if w.phase.is_empty() {
-                "Pending"
-            } else {
-                &w.phase
-            }),
+            Fact::WfePhase => FactValue::Str(self.rules.lifecycle.phase_or_initial(&w.phase)),
             Fact::WfeDeleting => FactValue::Bool(w.deleting),
             Fact::WfeTargetResource => FactValue::Str(&w.target_resource),
             Fact::WfeTargetParts => FactValue::Int(w.target_parts),
@@ -66,11 +86,16 @@ impl FactLookup for Ctx<'_> {
             Fact::WfeExecutionRef => FactValue::Str(&w.execution_ref),
             Fact::WfeClearBlock => FactValue::Str(&w.clear_block),
             Fact::WfeTimesOutAt => time(w.times_out_at),
-            Fact::WfeLockName => FactValue::Owned(super::decide::lock_name(&w.target_resource)),
+            Fact::WfeLabels => FactValue::StrMap(&w.labels),
+            Fact::WfeAnnotations => FactValue::StrMap(&w.annotations),
+            Fact::WfeParameters => FactValue::StrMap(&w.parameters),
+            Fact::WfeLockName => FactValue::Owned(lock_name(&w.target_resource)),
             Fact::ExecExists => FactValue::Bool(x.exists),
             Fact::ExecKind => FactValue::Str(&x.kind),
             Fact::ExecName => FactValue::Str(&x.name),
             Fact::ExecApiVersion => FactValue::Str(&x.api_version),
+            Fact::ExecLabels => FactValue::StrMap(&x.labels),
+            Fact::ExecAnnotations => FactValue::StrMap(&x.annotations),
             Fact::ExecOwner => FactValue::Str(&x.owner),
             Fact::ExecOwnerName => FactValue::Str(&x.owner_name),
             Fact::ExecOwnerPhase => FactValue::Str(&x.owner_phase),
@@ -79,6 +104,10 @@ impl FactLookup for Ctx<'_> {
             Fact::ExecMessage => FactValue::Str(&x.message),
             Fact::ExecStartTime => time(x.start_time),
             Fact::ExecCompletionTime => time(x.completion_time),
+            Fact::ExecDuration => w.start_time.map_or(FactValue::Null, |s| {
+                let done = x.completion_time.unwrap_or(self.now);
+                FactValue::Owned(go_duration(between(s, done)))
+            }),
             Fact::ExecTotalTasks => FactValue::Int(x.total_tasks),
             Fact::ExecCompletedTasks => FactValue::Int(x.completed_tasks),
             Fact::ExecStarted => FactValue::Bool(x.started),
@@ -122,7 +151,12 @@ impl FactLookup for Ctx<'_> {
                 .backoff_delay
                 .map_or(FactValue::Null, |x| FactValue::Int(x.as_secs() as i64)),
             Fact::BackoffExhausted => FactValue::Bool(d.backoff_exhausted),
-            Fact::BackoffMaxConsecutiveFailures => FactValue::Int(self.max_consecutive_failures),
+            Fact::BackoffMaxConsecutiveFailures => {
+                FactValue::Int(self.rules.backoff.max_consecutive_failures)
+            }
+            Fact::CooldownPeriodSeconds => {
+                FactValue::Int(i64::try_from(self.rules.cooldown.period.as_secs()).unwrap_or(i64::MAX))
+            }
             Fact::CooldownActive => FactValue::Bool(d.cooldown_active),
             Fact::CooldownUntil => time(d.cooldown_until),
             Fact::CooldownBlockedBy => FactValue::Str(&d.cooldown_blocked_by),
@@ -146,6 +180,9 @@ impl FactLookup for Ctx<'_> {
             Fact::EnvMissingDependencies => {
                 FactValue::StrList(&self.facts.env.missing_dependencies)
             }
+            Fact::HoldReason => h.map_or(FactValue::Null, |h| FactValue::Str(&h.reason)),
+            Fact::HoldMessage => h.map_or(FactValue::Null, |h| FactValue::Str(&h.message)),
+            Fact::HoldUntil => time(h.and_then(|h| h.until)),
             Fact::FailureReason => f.map_or(FactValue::Null, |f| FactValue::Str(&f.reason)),
             Fact::FailureMessage => f.map_or(FactValue::Null, |f| FactValue::Str(&f.message)),
             Fact::FailureWasExecutionFailure => f.map_or(FactValue::Null, |f| {
