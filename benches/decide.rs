@@ -107,11 +107,19 @@ fn main() {
         .expect("capture")
         .remove(0);
     let primary = scenario::adopt_capture(&cap.primary);
-    let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
+    let wfe =
+        observe::wfe_from_value(&scenario::wfe_for_capture(&primary, &set.lifecycle)).expect("wfe");
     let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
     let env = EnvFacts::default();
 
-    let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone());
+    let facts = scenario::facts_for(
+        &wfe,
+        Some(&primary),
+        &cap.children,
+        &[],
+        env.clone(),
+        &set.lifecycle,
+    );
     let d = decide(&facts, &set, now);
     assert_eq!(
         d.failure.as_ref().map(|f| f.reason.as_str()),
@@ -121,7 +129,14 @@ fn main() {
 
     let n = 200_000;
     let (engine_p50, engine_p99) = measure(n, || {
-        let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone());
+        let facts = scenario::facts_for(
+            &wfe,
+            Some(&primary),
+            &cap.children,
+            &[],
+            env.clone(),
+            &set.lifecycle,
+        );
         black_box(decide(black_box(&facts), &set, now));
     });
     let (observe_p50, observe_p99) = measure(n, || {
@@ -131,6 +146,7 @@ fn main() {
             &cap.children,
             &[],
             env.clone(),
+            &set.lifecycle,
         ));
     });
     let (decide_p50, decide_p99) = measure(n, || {
@@ -175,8 +191,16 @@ fn main() {
     for (name, text) in &texts {
         for c in observe::parse_captures(name, text).expect("parse") {
             let primary = scenario::adopt_capture(&c.primary);
-            let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)).expect("wfe");
-            let facts = scenario::facts_for(&wfe, Some(&primary), &c.children, &[], env.clone());
+            let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary, &set.lifecycle))
+                .expect("wfe");
+            let facts = scenario::facts_for(
+                &wfe,
+                Some(&primary),
+                &c.children,
+                &[],
+                env.clone(),
+                &set.lifecycle,
+            );
             let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
             let d = decide(&facts, &set, now);
             let line = serde_json::to_string(&record(&facts, &d, now)).unwrap_or_default();

@@ -102,9 +102,16 @@ fn decide_all(set: &RuleSet, caps: &[Capture]) -> usize {
     let mut failed = 0;
     for c in caps {
         let primary = scenario::adopt_capture(&c.primary);
-        let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary)).expect("wfe");
-        let facts =
-            scenario::facts_for(&wfe, Some(&primary), &c.children, &[], EnvFacts::default());
+        let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, &set.lifecycle))
+            .expect("wfe");
+        let facts = scenario::facts_for(
+            &wfe,
+            Some(&primary),
+            &c.children,
+            &[],
+            EnvFacts::default(),
+            &set.lifecycle,
+        );
         let d = decide(&facts, set, scenario::default_now(Some(&c.primary)));
         failed += usize::from(d.failure.is_some());
     }

@@ -12,6 +12,16 @@ use wfe_engine::observe::{
     Capture, CaptureError, EnvFacts, Evidence, ExecutionFacts, ObserveInput,
 };
 
+/// The shipped rules' lifecycle: which phase is initial and which terminal.
+fn lifecycle() -> &'static wfe_engine::rules::Lifecycle {
+    static RULES: std::sync::OnceLock<wfe_engine::rules::RuleSet> = std::sync::OnceLock::new();
+    &RULES
+        .get_or_init(|| {
+            wfe_engine::rules::load_sources(wfe_engine::rules::embedded::sources()).expect("rules")
+        })
+        .lifecycle
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -30,7 +40,14 @@ fn facts_of(cap: &Capture) -> ExecutionFacts {
     let owner = cap.primary["metadata"]["labels"]["kubernaut.ai/workflow-execution"]
         .as_str()
         .unwrap_or("");
-    execution_facts(Some(&cap.primary), &cap.children, owner, "default", &[])
+    execution_facts(
+        Some(&cap.primary),
+        &cap.children,
+        owner,
+        "default",
+        &[],
+        lifecycle(),
+    )
 }
 
 fn facts(file: &str) -> ExecutionFacts {
@@ -380,10 +397,10 @@ fn succeeded_and_running_runs() {
 fn no_status_is_running_and_no_object_is_empty() {
     let pr =
         json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "x"}});
-    let f = execution_facts(Some(&pr), &[], "w", "default", &[]);
+    let f = execution_facts(Some(&pr), &[], "w", "default", &[], lifecycle());
     assert_eq!(f.outcome, "Running");
     assert_eq!(f.owner, "none");
-    let none = execution_facts(None, &[], "w", "default", &[]);
+    let none = execution_facts(None, &[], "w", "default", &[], lifecycle());
     assert_eq!(none, ExecutionFacts::default());
     assert!(!none.exists);
     assert_eq!(none.outcome, "");
@@ -395,7 +412,7 @@ fn succeeded_condition_is_found_anywhere_in_the_list() {
         "status": {"conditions": [
             {"type": "TrustedResourcesVerified", "status": "False", "reason": "x"},
             {"type": "Succeeded", "status": "False", "reason": "ResourceVerificationFailed", "message": "m"}]}});
-    let f = execution_facts(Some(&pr), &[], "w", "default", &[]);
+    let f = execution_facts(Some(&pr), &[], "w", "default", &[], lifecycle());
     assert_eq!(
         (f.outcome.as_str(), f.reason.as_str()),
         ("Failed", "ResourceVerificationFailed")
@@ -413,6 +430,7 @@ fn owner_detection() {
         "wfe-checkout-restart-7f3k2",
         "default",
         &[],
+        lifecycle(),
     );
     assert_eq!(me.owner, "self");
     assert_eq!(me.owner_phase, "");
@@ -427,19 +445,34 @@ fn owner_detection() {
         "wfe-new",
         "default",
         &[other_wfe],
+        lifecycle(),
     );
     assert_eq!(them.owner, "other");
     assert_eq!(them.owner_name, "wfe-checkout-restart-7f3k2");
     assert_eq!(them.owner_namespace, "default");
     assert_eq!(them.owner_phase, "Pending");
-    let unknown = execution_facts(Some(&cap.primary), &cap.children, "wfe-new", "default", &[]);
+    let unknown = execution_facts(
+        Some(&cap.primary),
+        &cap.children,
+        "wfe-new",
+        "default",
+        &[],
+        lifecycle(),
+    );
     assert_eq!(
         (unknown.owner.as_str(), unknown.owner_phase.as_str()),
         ("other", "")
     );
     let mut unlabelled = cap.primary.clone();
     unlabelled["metadata"]["labels"] = json!({});
-    let none = execution_facts(Some(&unlabelled), &[], "wfe-new", "default", &[]);
+    let none = execution_facts(
+        Some(&unlabelled),
+        &[],
+        "wfe-new",
+        "default",
+        &[],
+        lifecycle(),
+    );
     assert_eq!(
         (none.owner.as_str(), none.owner_name.as_str()),
         ("none", "")
@@ -632,7 +665,7 @@ fn a_previous_jobs_lingering_pod_is_not_evidence() {
     )
     .unwrap();
     let all = wfe_engine::observe::parse_documents("f", &doc).unwrap();
-    let g = execution_facts(Some(&all[0]), &all[1..], "", "", &[]);
+    let g = execution_facts(Some(&all[0]), &all[1..], "", "", &[], lifecycle());
     assert_eq!(
         (g.exit_code, g.failure_message.as_str()),
         (Some(3), f.failure_message.as_str())
@@ -660,7 +693,7 @@ fn a_previous_runs_lingering_taskrun_is_not_evidence() {
     )
     .unwrap();
     let all = wfe_engine::observe::parse_documents("f", &doc).unwrap();
-    let g = execution_facts(Some(&all[0]), &all[1..], "", "", &[]);
+    let g = execution_facts(Some(&all[0]), &all[1..], "", "", &[], lifecycle());
     assert_eq!(g.exit_code, Some(2));
     assert!(!g.evidence.iter().any(|e| e.reason.contains("OOM")));
 }
@@ -818,7 +851,7 @@ fn wfe_facts_read_spec_status_and_annotation() {
                "status": {"failureDetails": {"reason": "OOMKilled", "message": "m", "failedAt": "2025-03-14T09:10:00Z",
                                              "naturalLanguageSummary": "s", "wasExecutionFailure": true}}}),
     );
-    let f = wfe_facts(&w);
+    let f = wfe_facts(&w, lifecycle());
     assert_eq!(f.phase, "Pending");
     assert_eq!((f.target_parts, f.target_empty_part), (3, 1));
     assert_eq!(f.clear_block, "fixed quota");
@@ -859,7 +892,7 @@ fn history_orders_terminal_by_completion_then_the_rest_by_creation() {
             json!({"status": {"phase": "Failed"}}),
         ),
     ];
-    let h = history_facts(&me, &others);
+    let h = history_facts(&me, &others, lifecycle());
     let names: Vec<&str> = h.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["new", "old", "r-new", "r-old"]);
 }
@@ -892,6 +925,7 @@ fn observe_puts_it_together() {
         children: &cap.children,
         others: &others,
         env: EnvFacts::default(),
+        phases: lifecycle(),
     });
     assert_eq!(f.wfe.phase, "Running");
     assert_eq!(f.execution.owner, "self");
@@ -936,4 +970,49 @@ fn truncated_captures_never_panic() {
             }
         }
     }
+}
+
+/// Observe names no phase: which phase a WFE without one is in, and which
+/// phases end the history's "finished" group, are the lifecycle's.
+#[test]
+fn phases_are_the_lifecycles() {
+    struct Custom;
+    impl wfe_engine::observe::Phases for Custom {
+        fn initial_phase(&self) -> &str {
+            "Queued"
+        }
+        fn is_terminal_phase(&self, phase: &str) -> bool {
+            phase == "Done"
+        }
+    }
+    let t = "default/deployment/app";
+    let me = wfe("me", t, json!({}));
+    assert_eq!(wfe_facts(&me, &Custom).phase, "Queued");
+    let others = vec![
+        wfe(
+            "done",
+            t,
+            json!({"status": {"phase": "Done", "completionTime": "2025-03-14T08:00:00Z"}}),
+        ),
+        wfe(
+            "new",
+            t,
+            json!({"metadata": {"creationTimestamp": "2025-03-14T09:30:00Z"}}),
+        ),
+        // "Completed" means nothing to this lifecycle: not finished.
+        wfe(
+            "other",
+            t,
+            json!({"metadata": {"creationTimestamp": "2025-03-14T09:00:00Z"}, "status": {"phase": "Completed", "completionTime": "2025-03-14T09:10:00Z"}}),
+        ),
+    ];
+    let h = history_facts(&me, &others, &Custom);
+    let names: Vec<(&str, &str)> = h
+        .iter()
+        .map(|a| (a.name.as_str(), a.phase.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("done", "Done"), ("new", "Queued"), ("other", "Completed")]
+    );
 }

@@ -40,8 +40,17 @@ fn verdict(cap: &Capture, keep: &[bool]) -> Verdict {
         .map(|(c, _)| c.clone())
         .collect();
     let primary = scenario::adopt_capture(&cap.primary);
-    let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&cap.primary)).expect("wfe");
-    let facts = scenario::facts_for(&wfe, Some(&primary), &children, &[], EnvFacts::default());
+    let lifecycle = &rules().lifecycle;
+    let wfe =
+        observe::wfe_from_value(&scenario::wfe_for_capture(&cap.primary, lifecycle)).expect("wfe");
+    let facts = scenario::facts_for(
+        &wfe,
+        Some(&primary),
+        &children,
+        &[],
+        EnvFacts::default(),
+        lifecycle,
+    );
     let d = decide(&facts, rules(), scenario::default_now(Some(&cap.primary)));
     let f = d.status.failure_details.as_ref();
     Verdict {

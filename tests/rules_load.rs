@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use wfe_engine::observe::{Attempt, Evidence};
 use wfe_engine::rules::{
-    load_dir, load_sources, EffectKind, Fact, FactLookup, FactValue, LoadErrors, RuleSet,
-    SourceFile,
+    load_dir, load_sources, EffectKind, Fact, FactLookup, FactValue, HoldUntil, LoadErrors,
+    RuleSet, SourceFile,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -71,10 +71,10 @@ fn minimal_set_loads_from_disk() {
     assert_eq!(start.effects, vec![EffectKind::CreateExecution]);
     assert_eq!(start.requeue_after, Some(Duration::from_secs(10)));
     assert_eq!(set.lifecycle.transitions[1].to, None);
-    assert_eq!(
+    assert!(matches!(
         set.lifecycle.transitions[1].hold.as_ref().unwrap().until,
-        Some(Fact::BackoffUntil)
-    );
+        Some(HoldUntil::Fact(Fact::BackoffUntil))
+    ));
     assert_eq!(set.classification.rules.len(), 3);
     assert_eq!(set.backoff.base, Duration::from_secs(60));
     assert_eq!(set.backoff.max, Duration::from_secs(600));

@@ -97,7 +97,10 @@ pub fn run(a: &DryRunArgs) -> Result<(), CliError> {
     };
     if a.paths.is_empty() {
         if let (Some(w), Some(p)) = (&given.wfe, &a.wfe) {
-            emit(&replay_wfe(w, &given, &rules.lifecycle), p.display().to_string())?;
+            emit(
+                &replay_wfe(w, &given, &rules.lifecycle),
+                p.display().to_string(),
+            )?;
         }
     }
     for p in &a.paths {

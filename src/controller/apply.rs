@@ -120,7 +120,8 @@ pub(crate) async fn apply(
                     if let Some(found) = &observed.execution {
                         delete_object(ctx, found).await?;
                     }
-                    let action = requeue_after(&decision).map_or_else(Action::await_change, Action::requeue);
+                    let action =
+                        requeue_after(&decision).map_or_else(Action::await_change, Action::requeue);
                     return Ok((action, ReconcileOutcome::Applied));
                 }
                 EffectKind::DeleteExecution => {
@@ -425,7 +426,12 @@ pub(crate) async fn finalize(
         .rules
         .load()
         .lifecycle
-        .phase_or_initial(wfe.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or(""))
+        .phase_or_initial(
+            wfe.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or(""),
+        )
         .to_string();
     if let Err(e) = cleanup(ctx, wfe).await {
         let ev = EventRecord {

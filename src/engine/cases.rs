@@ -219,15 +219,14 @@ fn run_sequence<'a>(
             let (mut p, children) =
                 parse_capture(&format!("{}#{}[{i}]", doc.id.file, case.name), text)?;
             own(&mut p, &wfe);
-            let mut facts =
-                scenario::facts_for(
-                    &wfe,
-                    Some(&p),
-                    &children,
-                    &history,
-                    base_env.clone(),
-                    &policy.lifecycle,
-                );
+            let mut facts = scenario::facts_for(
+                &wfe,
+                Some(&p),
+                &children,
+                &history,
+                base_env.clone(),
+                &policy.lifecycle,
+            );
             // The execution ends at the step's instant on the virtual clock.
             facts.execution.completion_time = None;
             facts.execution.start_time = None;

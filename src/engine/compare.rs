@@ -245,13 +245,15 @@ mod tests {
             "tekton",
         ))
         .unwrap();
+        let base = load_sources(embedded::sources()).unwrap();
         let h = scenario::history_entry(
             &serde_json::json!({"name": "before", "phase": history_phase, "completionTime": "2026-03-01T10:00:00Z"}),
             scenario::DEFAULT_TARGET,
             0,
+            &base.lifecycle,
         )
         .unwrap();
-        scenario::facts_for(&wfe, None, &[], &[h], Default::default())
+        scenario::facts_for(&wfe, None, &[], &[h], Default::default(), &base.lifecycle)
     }
 
     #[test]

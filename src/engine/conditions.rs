@@ -31,10 +31,7 @@ pub fn apply_edits(
             ConditionEdit::Set(c) => {
                 let reason = c.reason.render(view, sandbox)?;
                 if let Some(problem) = condition_reason_problem(&reason) {
-                    return Err(EvalError::new(format!(
-                        "condition {}: {problem}",
-                        c.type_
-                    )));
+                    return Err(EvalError::new(format!("condition {}: {problem}", c.type_)));
                 }
                 let message = c.message.render(view, sandbox)?;
                 set_condition(

@@ -54,6 +54,13 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
         rules_error: None,
         trace: Vec::new(),
     };
+    if lifecycle.declared(&from).is_none() {
+        let e = EvalError::new(format!(
+            "the WFE is in phase {from}, which the Lifecycle does not declare"
+        ))
+        .in_rule(&lifecycle.id.to_string());
+        return rules_error(d, facts, rules, now, e);
+    }
     let derived = match derive(facts, rules, now) {
         Ok(x) => x,
         Err(e) => return rules_error(d, facts, rules, now, e),
@@ -174,8 +181,12 @@ fn rules_error(
         name: e.rule.as_str().into(),
         line: 0,
     };
-    d.trace
-        .push(TraceEntry::new(&failing, "error", false, Some(e.message.clone())));
+    d.trace.push(TraceEntry::new(
+        &failing,
+        "error",
+        false,
+        Some(e.message.clone()),
+    ));
     d.phase = d.from_phase.clone();
     d.terminal = rules.lifecycle.is_terminal(&d.phase);
     d.finishes = false;

@@ -46,10 +46,7 @@ pub fn failed(
         message: outcome.message.clone(),
         exit_code: outcome.exit_code.map(|c| c as i32),
         failed_at: time(done),
-        execution_time_before_failure: view
-            .failure
-            .as_ref()
-            .and_then(|f| f.execution_time.clone()),
+        execution_time_before_failure: view.failure.as_ref().and_then(|f| f.execution_time.clone()),
         natural_language_summary: outcome.summary.clone(),
         was_execution_failure: outcome.was_execution_failure,
     });

@@ -5,8 +5,8 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::fact_view::FactView;
 use super::derive::derive;
+use super::fact_view::FactView;
 use crate::observe::Facts;
 use crate::rules::{EvalError, Fact, FactLookup, FactValue, RuleSet};
 

@@ -154,9 +154,9 @@ impl FactLookup for FactView<'_> {
             Fact::BackoffMaxConsecutiveFailures => {
                 FactValue::Int(self.rules.backoff.max_consecutive_failures)
             }
-            Fact::CooldownPeriodSeconds => {
-                FactValue::Int(i64::try_from(self.rules.cooldown.period.as_secs()).unwrap_or(i64::MAX))
-            }
+            Fact::CooldownPeriodSeconds => FactValue::Int(
+                i64::try_from(self.rules.cooldown.period.as_secs()).unwrap_or(i64::MAX),
+            ),
             Fact::CooldownActive => FactValue::Bool(d.cooldown_active),
             Fact::CooldownUntil => time(d.cooldown_until),
             Fact::CooldownBlockedBy => FactValue::Str(&d.cooldown_blocked_by),

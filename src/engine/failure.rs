@@ -40,7 +40,10 @@ pub fn failure_outcome(
         classify(view, trace)?
     } else {
         Chosen {
-            reason: fs.reason.clone().unwrap_or_else(|| rules.classification.default_reason.clone()),
+            reason: fs
+                .reason
+                .clone()
+                .unwrap_or_else(|| rules.classification.default_reason.clone()),
             exit_code: None,
             rule: Some(t.id.clone()),
             class_rule: None,
@@ -58,7 +61,10 @@ pub fn failure_outcome(
         ..FailureFacts::default()
     });
     // Message: the rule's template, else the most specific text observed.
-    let message = match (chosen.class_rule.and_then(|r| r.message.as_ref()), &fs.message) {
+    let message = match (
+        chosen.class_rule.and_then(|r| r.message.as_ref()),
+        &fs.message,
+    ) {
         (Some(m), _) => m.render(&*view, sandbox)?,
         (None, Some(m)) if !fs.classify => m.render(&*view, sandbox)?,
         _ if fs.classify => {
@@ -106,10 +112,7 @@ pub fn failure_outcome(
 }
 
 /// The first classification rule that matches, else the default reason.
-fn classify<'r>(
-    view: &FactView<'r>,
-    trace: &mut Vec<TraceEntry>,
-) -> Result<Chosen<'r>, EvalError> {
+fn classify<'r>(view: &FactView<'r>, trace: &mut Vec<TraceEntry>) -> Result<Chosen<'r>, EvalError> {
     let c = &view.rules.classification;
     let sandbox = &view.rules.sandbox;
     let task = view.facts.execution.failed_task.clone();

@@ -42,6 +42,12 @@ pub fn apply_hold(
     let rules = view.rules;
     let sandbox = &rules.sandbox;
     let until = until(h, view)?;
+    // The hold's own message may say when it ends (`{hold.until}`).
+    view.hold = Some(HoldFacts {
+        reason: h.reason.clone(),
+        message: String::new(),
+        until,
+    });
     let message = h.message.render(&*view, sandbox)?;
     let now = view.now;
     let st = &mut d.status;
@@ -50,12 +56,16 @@ pub fn apply_hold(
     st.next_allowed_execution = until.map(time);
     st.consecutive_failures = Some(view.derived.consecutive_failures as i32);
     d.requeue_after = until.map(|u| between(now, u).max(Duration::from_secs(1)));
-    view.hold = Some(HoldFacts {
-        reason: h.reason.clone(),
-        message: message.clone(),
-        until,
-    });
-    apply_edits(&mut d.status.conditions, &t.conditions, &*view, sandbox, stamp)?;
+    if let Some(hf) = view.hold.as_mut() {
+        hf.message = message.clone();
+    }
+    apply_edits(
+        &mut d.status.conditions,
+        &t.conditions,
+        &*view,
+        sandbox,
+        stamp,
+    )?;
     let hold = Hold {
         reason: h.reason.clone(),
         message,

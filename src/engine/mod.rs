@@ -9,6 +9,8 @@ pub mod cases;
 pub mod compare;
 mod conditions;
 pub mod decide;
+#[cfg(test)]
+mod decide_tests;
 mod decision;
 mod derive;
 mod effects;

@@ -172,12 +172,13 @@ fn replay_plain(c: &Capture, g: &Given, lifecycle: &Lifecycle) -> Result<Replay,
     };
     let wfe = match &g.wfe {
         Some(w) => w.clone(),
-        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, lifecycle)).map_err(|e| {
-            ScenarioError(format!(
-                "{}: cannot build a WorkflowExecution for the capture: {e}",
-                c.file
-            ))
-        })?,
+        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, lifecycle))
+            .map_err(|e| {
+                ScenarioError(format!(
+                    "{}: cannot build a WorkflowExecution for the capture: {e}",
+                    c.file
+                ))
+            })?,
     };
     let mut history = g.history.clone();
     for v in &c.wfes {

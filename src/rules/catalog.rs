@@ -139,8 +139,8 @@ facts! {
     EnvExecutionNamespacePhase => "env.executionNamespacePhase": Str, "`Active`, `Terminating`, `Missing`, or empty when unknown.";
     EnvDependencyCheck => "env.dependencyCheck": Bool, "The dependency check is on.";
     EnvMissingDependencies => "env.missingDependencies": StrList, "Declared dependencies missing or empty (`secret/x`, `configmap/y`).";
-    HoldReason => "hold.reason": Str, "The reason of the hold being written (in a hold transition's `conditions` and `events` only).";
-    HoldMessage => "hold.message": Str, "Its rendered message.";
+    HoldReason => "hold.reason": Str, "The reason of the hold being written (in a hold transition's message, `conditions` and `events` only).";
+    HoldMessage => "hold.message": Str, "Its rendered message (empty while the message itself is rendered).";
     HoldUntil => "hold.until": Time, "When it ends (null: until the facts change).";
     FailureReason => "failure.reason": Str, "The classified reason (after classification only).";
     FailureMessage => "failure.message": Str, "The failure message.";

@@ -1,8 +1,8 @@
 //! Collecting every problem of a rules directory with its position, and the
 //! "did you mean" hints for misspelt names.
 
-use super::error::LoadError;
 use super::error::Diagnostic;
+use super::error::LoadError;
 use super::sandbox::ScriptError;
 use super::yaml::{Node, Pos, Style};
 

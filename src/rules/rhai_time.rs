@@ -28,9 +28,10 @@ fn zones() -> &'static TimeZoneDatabase {
 }
 
 fn zone(name: &str) -> Fallible<TimeZone> {
-    zones()
-        .get(name)
-        .map_err(|_| format!("unknown time zone {name:?} (an IANA name such as \"Europe/Berlin\" or \"UTC\")").into())
+    zones().get(name).map_err(|_| {
+        format!("unknown time zone {name:?} (an IANA name such as \"Europe/Berlin\" or \"UTC\")")
+            .into()
+    })
 }
 
 fn instant(t: INT) -> Fallible<Timestamp> {

@@ -266,8 +266,10 @@ mod tests {
         }
         let m = M([("team".to_string(), "payments".to_string())].into());
         let sb = Sandbox::default();
-        let t = Template::parse("{wfe.labels[team]}/{wfe.labels[tier]|none} {execution.reason|Pending}")
-            .unwrap();
+        let t = Template::parse(
+            "{wfe.labels[team]}/{wfe.labels[tier]|none} {execution.reason|Pending}",
+        )
+        .unwrap();
         assert_eq!(t.render(&m, &sb).unwrap(), "payments/none Pending");
         assert!(Template::parse("{wfe.name[x]}")
             .unwrap_err()

@@ -146,7 +146,10 @@ pub fn splice<T, S>(
         out.error(
             &anchor.file,
             anchor.pos,
-            format!("no {what} named `{}` to place this extension relative to{hint}", anchor.name),
+            format!(
+                "no {what} named `{}` to place this extension relative to{hint}",
+                anchor.name
+            ),
         );
         return;
     };

@@ -46,12 +46,20 @@ pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<(SummaryPolicy, SummarySp
         file: doc.file.to_string(),
         ..Default::default()
     };
-    let recommendations = by_reason(f.opt("recommendations"), "recommendations", &mut spans, d, |v, reason, d| {
-        string(v, reason, d)
-    });
-    let audit_errors = by_reason(f.opt("auditErrors"), "auditErrors", &mut spans, d, |v, _, d| {
-        audit_error(v, d)
-    });
+    let recommendations = by_reason(
+        f.opt("recommendations"),
+        "recommendations",
+        &mut spans,
+        d,
+        |v, reason, d| string(v, reason, d),
+    );
+    let audit_errors = by_reason(
+        f.opt("auditErrors"),
+        "auditErrors",
+        &mut spans,
+        d,
+        |v, _, d| audit_error(v, d),
+    );
     let default_recommendation = f.opt_str("defaultRecommendation", d).ok().flatten();
     let default_audit_error = match f.opt("defaultAuditError") {
         Some(n) => audit_error(n, d),

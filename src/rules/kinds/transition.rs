@@ -203,7 +203,9 @@ fn hold(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldSpec> {
 /// `until`: a Time fact path, or `{expr: ...}` returning unix seconds.
 fn hold_until(u: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldUntil> {
     if let Some(src_node) = u.get("expr") {
-        let Some(src) = src_node.as_str().filter(|_| u.as_map().is_some_and(|m| m.len() == 1))
+        let Some(src) = src_node
+            .as_str()
+            .filter(|_| u.as_map().is_some_and(|m| m.len() == 1))
         else {
             d.error(
                 u.pos,
@@ -337,7 +339,9 @@ fn condition_type(n: &Node, d: &mut Diags) -> Option<String> {
     if RESERVED_CONDITIONS.contains(&t.as_str()) {
         d.error(
             n.pos,
-            format!("condition `{t}` is written by the engine or the controller itself, not by rules"),
+            format!(
+                "condition `{t}` is written by the engine or the controller itself, not by rules"
+            ),
         );
         return None;
     }

@@ -31,7 +31,6 @@ impl Matcher {
     }
 }
 
-
 const OPS: &[&str] = &[
     "equals",
     "notEquals",
@@ -84,12 +83,8 @@ fn paths(ctx: Context) -> Vec<&'static str> {
 /// The key a path names; `Some(Err)` for a fact with a bad `[key]` subscript.
 fn resolve(path: &str, ctx: Context) -> Option<Result<(Key, FactType), String>> {
     match ctx {
-        Context::Facts => {
-            FactRef::parse(path).map(|r| r.map(|f| (Key::Fact(f.clone()), f.ty())))
-        }
-        Context::Evidence => {
-            EvidenceField::from_path(path).map(|f| Ok((Key::Evidence(f), f.ty())))
-        }
+        Context::Facts => FactRef::parse(path).map(|r| r.map(|f| (Key::Fact(f.clone()), f.ty()))),
+        Context::Evidence => EvidenceField::from_path(path).map(|f| Ok((Key::Evidence(f), f.ty()))),
         Context::Attempt => AttemptField::from_path(path).map(|f| Ok((Key::Attempt(f), f.ty()))),
     }
 }
@@ -503,4 +498,3 @@ fn article(t: FactType) -> &'static str {
         _ => "a",
     }
 }
-

@@ -12,18 +12,18 @@ use std::collections::BTreeMap;
 struct F {
     evidence: Vec<Evidence>,
     deps: Vec<String>,
+    annotations: BTreeMap<String, String>,
 }
 impl FactLookup for F {
     fn fact(&self, fact: Fact) -> FactValue<'_> {
         match fact {
             Fact::ExecReason => FactValue::Str("PipelineRunTimeout"),
-            Fact::ExecMessage => {
-                FactValue::Str("step-build: exit code 137 (OOMKilled) after 3m")
-            }
+            Fact::ExecMessage => FactValue::Str("step-build: exit code 137 (OOMKilled) after 3m"),
             Fact::ExecExitCode => FactValue::Int(137),
             Fact::ExecStarted => FactValue::Bool(true),
             Fact::ExecEvidence => FactValue::Evidence(&self.evidence),
             Fact::EnvMissingDependencies => FactValue::StrList(&self.deps),
+            Fact::WfeAnnotations => FactValue::StrMap(&self.annotations),
             _ => FactValue::Null,
         }
     }
@@ -39,6 +39,7 @@ fn facts() -> F {
             ..Evidence::default()
         }],
         deps: vec!["secret/db".into()],
+        annotations: [("example.com/approved-by".to_string(), "alice".to_string())].into(),
     }
 }
 
@@ -86,7 +87,9 @@ fn combinators_and_lists() {
     assert!(check(
         "all: [{execution.started: true}, {execution.exitCode: {gt: 0}}]"
     ));
-    assert!(check("execution.evidence: {some: {reason: oomkilled, exitCode: 137, source: [step, container]}}"));
+    assert!(check(
+        "execution.evidence: {some: {reason: oomkilled, exitCode: 137, source: [step, container]}}"
+    ));
     assert!(check("execution.evidence: {none: {synthetic: true}}"));
     assert!(check(
         "env.missingDependencies: {some: {startsWith: secret/}, contains: SECRET/DB}"
@@ -156,4 +159,23 @@ fn display_describes_the_tree() {
         "execution.reason in [\"A\", \"B\"] and not(execution.exitCode > 1)"
     );
     assert_eq!(m.facts(), vec![Fact::ExecReason, Fact::ExecExitCode]);
+}
+
+#[test]
+fn map_entries_by_key() {
+    assert!(check("wfe.annotations[example.com/approved-by]: alice"));
+    assert!(check("wfe.annotations[example.com/approved-by]: {exists: true}"));
+    assert!(check("wfe.annotations[example.com/other]: {exists: false}"));
+    assert!(check("wfe.annotations[example.com/other]: null"));
+    assert!(check("wfe.annotations: {contains: example.com/approved-by}"));
+    assert!(check("wfe.annotations: {exists: true}"));
+    assert!(check("wfe.labels: {exists: false}"));
+    assert!(check("expr: 'wfe.annotations[\"example.com/approved-by\"] == \"alice\"'"));
+    assert!(check("expr: '!(\"example.com/other\" in wfe.annotations)'"));
+    let e = compile("wfe.name[x]: y", Context::Facts).unwrap_err();
+    assert!(e[0].contains("not a map"), "{e:?}");
+    let e = compile("wfe.annotations[x]: 3", Context::Facts).unwrap_err();
+    assert!(e[0].contains("Str"), "{e:?}");
+    let e = compile("wfe.annotations: x", Context::Facts).unwrap_err();
+    assert!(e[0].contains("StrMap"), "{e:?}");
 }

@@ -6,7 +6,6 @@ use super::Sandbox;
 use crate::rules::catalog::Fact;
 use crate::rules::error::EvalError;
 use crate::rules::value::{FactLookup, FactValue};
-use std::time::{Duration, Instant};
 
 struct NoFacts;
 impl FactLookup for NoFacts {
@@ -104,9 +103,7 @@ fn huge_allocations_are_stopped() {
     let msg = r.unwrap_err().message;
     assert!(
         // Whichever limit comes first (the clock can win on a loaded debug build).
-        msg.contains("size limit")
-            || msg.contains("operation limit")
-            || msg.contains("time limit"),
+        msg.contains("size limit") || msg.contains("operation limit") || msg.contains("time limit"),
         "{msg}"
     );
 }
@@ -142,4 +139,33 @@ fn library_functions_are_callable() {
         "is_oom(execution.reason)",
     );
     assert!(r.unwrap());
+}
+
+#[test]
+fn maps_are_maps_and_time_functions_are_there() {
+    struct M(std::collections::BTreeMap<String, String>);
+    impl FactLookup for M {
+        fn fact(&self, fact: Fact) -> FactValue<'_> {
+            match fact {
+                Fact::WfeAnnotations => FactValue::StrMap(&self.0),
+                Fact::Now => FactValue::Time("2026-03-01T22:30:00Z".parse().unwrap()),
+                _ => FactValue::Null,
+            }
+        }
+    }
+    let m = M([("a.io/x".to_string(), "1".to_string())].into());
+    let sb = Sandbox::default();
+    let run = |src: &str| {
+        let s = sb.compile_expr(src).map_err(|e| e.message)?;
+        sb.eval_bool(&s, &m).map_err(|e| e.message)
+    };
+    assert_eq!(run(r#"wfe.annotations["a.io/x"] == "1""#), Ok(true));
+    assert_eq!(run(r#""a.io/y" in wfe.annotations"#), Ok(false));
+    assert!(run(r#"wfe.annotations["a.io/y"] == ()"#).is_err());
+    assert_eq!(
+        run(r#"minutes_of_day(now, "Europe/Berlin") == clock_minutes("23:30")"#),
+        Ok(true)
+    );
+    assert_eq!(run(r#"day_of_week(now, "UTC") == 7"#), Ok(true));
+    assert_eq!(run(r#"duration_secs("2m") == 120"#), Ok(true));
 }
