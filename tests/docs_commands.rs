@@ -1,4 +1,4 @@
-//! Every shell command shown in README.md and docs/*.md that can run
+//! Every shell command shown in README.md, docs/*.md and docs/recipes/*.md that can run
 //! offline runs here, in a scratch copy of the repository's rules, with the
 //! built `wfe-engine` on PATH; where a ```text block follows, its lines must
 //! appear in the output in order (`...` matches anything, a line of `...`
@@ -244,8 +244,9 @@ fn run_doc(doc: &Path) -> (usize, Vec<String>) {
 fn docs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = vec![root.join("README.md")];
-    let mut md: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
+    let mut md: Vec<PathBuf> = ["docs", "docs/recipes"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();

@@ -258,7 +258,13 @@ fn conditions_are_set_and_removed_as_declared() {
         name: &'static str,
         conditions: &'static str,
         before: Vec<Condition>,
-        want: Vec<(&'static str, &'static str, &'static str, &'static str, &'static str)>,
+        want: Vec<(
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        )>,
     }
     const OLD: &str = "2026-01-01T00:00:00Z";
     const NOW: &str = "2026-03-01T10:00:00Z";

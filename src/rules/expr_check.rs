@@ -248,16 +248,25 @@ fn findings(src: &str) -> Vec<Finding> {
         let Some(root) = Root::ALL.into_iter().find(|r| r.name() == name) else {
             continue;
         };
-        if after_dot || root == Root::Now || b.get(i) != Some(&b'.') {
+        if after_dot || root == Root::Now {
             continue;
         }
-        let fstart = i + 1;
-        let fend = ident_end(b, fstart);
-        let field = &src[fstart..fend];
+        // `root.field`, or `root["field"]` (a field named like a keyword).
+        let (field, fend) = if b.get(i) == Some(&b'.') {
+            let fend = ident_end(b, i + 1);
+            (&src[i + 1..fend], fend)
+        } else if b.get(i..i + 2) == Some(b"[\"") {
+            match b[i + 2..].iter().position(|&c| c == b'"') {
+                Some(len) => (&src[i + 2..i + 2 + len], i + 3 + len + 1),
+                None => continue,
+            }
+        } else {
+            continue;
+        };
         if field.is_empty() {
             continue;
         }
-        i = fend;
+        i = fend.min(b.len());
         if root == Root::History && field == HISTORY_ITEMS_KEY {
             continue;
         }
@@ -333,6 +342,14 @@ mod tests {
         assert!(msgs("execution.evidence.some(|e| e.reasonx == 1)").is_empty());
         assert!(msgs("now > wfe.startTime + 60").is_empty());
         assert!(msgs("execution.exitCode == ()").is_empty());
+    }
+
+    #[test]
+    fn indexed_fields_are_checked_too() {
+        assert!(msgs(r#"cooldown["until"] != ()"#).is_empty());
+        let f = msgs(r#"cooldown["untl"] != ()"#);
+        assert!(f[0].0 && f[0].1.contains("cooldown.until"), "{f:?}");
+        assert!(msgs(r#"wfe.annotations["a/b"] == "x""#).is_empty());
     }
 
     #[test]

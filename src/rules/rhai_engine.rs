@@ -38,11 +38,20 @@ pub(crate) fn disabled_hint(source: &str) -> String {
             })
         })
         .collect();
-    if named.is_empty() {
-        String::new()
-    } else {
-        format!(" (`{}` is not available in rules)", named.join("`, `"))
+    if !named.is_empty() {
+        return format!(" (`{}` is not available in rules)", named.join("`, `"));
     }
+    // `until` is a Rhai keyword (`do .. until`): `backoff.until` does not parse.
+    let keyword_field = source.match_indices(".until").any(|(i, m)| {
+        !source[i + m.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    });
+    if keyword_field {
+        return " (`until` is a Rhai keyword: read the fact as `backoff[\"until\"]`)".to_string();
+    }
+    String::new()
 }
 
 pub(crate) fn new_engine() -> Engine {

@@ -164,13 +164,19 @@ fn display_describes_the_tree() {
 #[test]
 fn map_entries_by_key() {
     assert!(check("wfe.annotations[example.com/approved-by]: alice"));
-    assert!(check("wfe.annotations[example.com/approved-by]: {exists: true}"));
+    assert!(check(
+        "wfe.annotations[example.com/approved-by]: {exists: true}"
+    ));
     assert!(check("wfe.annotations[example.com/other]: {exists: false}"));
     assert!(check("wfe.annotations[example.com/other]: null"));
-    assert!(check("wfe.annotations: {contains: example.com/approved-by}"));
+    assert!(check(
+        "wfe.annotations: {contains: example.com/approved-by}"
+    ));
     assert!(check("wfe.annotations: {exists: true}"));
     assert!(check("wfe.labels: {exists: false}"));
-    assert!(check("expr: 'wfe.annotations[\"example.com/approved-by\"] == \"alice\"'"));
+    assert!(check(
+        "expr: 'wfe.annotations[\"example.com/approved-by\"] == \"alice\"'"
+    ));
     assert!(check("expr: '!(\"example.com/other\" in wfe.annotations)'"));
     let e = compile("wfe.name[x]: y", Context::Facts).unwrap_err();
     assert!(e[0].contains("not a map"), "{e:?}");

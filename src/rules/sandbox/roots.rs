@@ -107,7 +107,14 @@ pub(super) fn scan_roots(src: &str) -> (Vec<Root>, Vec<Fact>) {
     (roots, facts)
 }
 
-fn read_field(bytes: &[u8], mut i: usize) -> Option<&str> {
+/// The field read right after a root: `.field`, or `["field"]` (the way to
+/// read a field named like a Rhai keyword, such as `until`).
+pub(crate) fn read_field(bytes: &[u8], mut i: usize) -> Option<&str> {
+    if bytes.get(i..i + 2) == Some(b"[\"") {
+        let start = i + 2;
+        let len = bytes[start..].iter().position(|&b| b == b'"')?;
+        return std::str::from_utf8(&bytes[start..start + len]).ok();
+    }
     if bytes.get(i) != Some(&b'.') {
         return None;
     }

@@ -169,3 +169,19 @@ fn maps_are_maps_and_time_functions_are_there() {
     assert_eq!(run(r#"day_of_week(now, "UTC") == 7"#), Ok(true));
     assert_eq!(run(r#"duration_secs("2m") == 120"#), Ok(true));
 }
+
+/// `until` is a Rhai keyword: `cooldown.until` does not parse, and the
+/// error says how to read it; `cooldown["until"]` does.
+#[test]
+fn a_keyword_field_is_read_by_index() {
+    let sb = Sandbox::default();
+    let e = sb.compile_expr("cooldown.until == ()").unwrap_err();
+    assert!(
+        e.message.contains("cooldown[\"until\"]") || e.message.contains("[\"until\"]"),
+        "{}",
+        e.message
+    );
+    let s = sb.compile_expr(r#"cooldown["until"] == ()"#).unwrap();
+    assert_eq!(s.facts(), &[Fact::CooldownUntil]);
+    assert!(sb.eval_bool(&s, &NoFacts).unwrap());
+}
