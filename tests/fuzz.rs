@@ -274,7 +274,8 @@ fn render(objects: &[Value], style: u8, damage: &Damage) -> String {
 /// observe + decide for one capture, twice: same input, same decision.
 fn decide_capture(set: &rules::RuleSet, c: &observe::Capture) -> Result<(), TestCaseError> {
     let primary = scenario::adopt_capture(&c.primary);
-    let Ok(wfe) = observe::wfe_from_value(&scenario::wfe_for_capture(&primary)) else {
+    let Ok(wfe) = observe::wfe_from_value(&scenario::wfe_for_capture(&primary, &set.lifecycle))
+    else {
         return Ok(());
     };
     let history: Vec<_> = c
@@ -288,6 +289,7 @@ fn decide_capture(set: &rules::RuleSet, c: &observe::Capture) -> Result<(), Test
         &c.children,
         &history,
         EnvFacts::default(),
+        &set.lifecycle,
     );
     let now = scenario::default_now(Some(&primary));
     let a = decide(&facts, set, now);
