@@ -146,6 +146,21 @@ impl Template {
         }
     }
 
+    /// The text of a template without placeholders or expression.
+    pub fn literal_text(&self) -> Option<String> {
+        match &self.body {
+            Body::Parts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    Part::Text(t) => Some(t.as_str()),
+                    Part::Fact(..) => None,
+                })
+                .collect::<Option<Vec<&str>>>()
+                .map(|v| v.concat()),
+            Body::Expr(_) => None,
+        }
+    }
+
     /// Facts the template reads.
     pub fn facts(&self) -> Vec<Fact> {
         match &self.body {
