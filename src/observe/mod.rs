@@ -7,6 +7,7 @@
 mod attach;
 mod capture;
 mod capture_info;
+mod capture_model;
 mod containers;
 mod execution;
 mod facts;
@@ -23,12 +24,13 @@ mod wfe;
 
 pub use attach::{own_children, retain_own_children};
 pub use capture::{
-    capture_files, parse_captures, parse_documents, read_capture_file, read_captures, Capture,
-    CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES,
+    capture_files, parse_captures, parse_documents, read_capture_file, read_captures,
+    MAX_CAPTURE_BYTES,
 };
 pub use capture_info::{
     capture_header, capture_info, CaptureInfo, CAPTURE_API_VERSION, CAPTURE_KIND,
 };
+pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS};
 pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;
 pub use history::history_facts;
