@@ -165,7 +165,7 @@ fn finish(a: &DryRunArgs, errors: usize, golden: Option<Golden>) -> Result<(), C
 
 fn given(a: &DryRunArgs) -> Result<Given, CliError> {
     let now = match &a.now {
-        Some(s) => Some(parse_now(s).map_err(CliError::Input)?),
+        Some(s) => Some(parse_now(s).map_err(|e| CliError::Input(e.0))?),
         None => None,
     };
     let wfe = match &a.wfe {

@@ -10,9 +10,13 @@ use super::decide::decide;
 use super::decision::Decision;
 use super::record::primary_name;
 use super::scenario;
+use super::scenario::ScenarioError;
 use crate::api::WorkflowExecution;
+use crate::observe::CaptureError;
 use crate::observe::{self, lock_name, Facts};
-use crate::rules::{EffectKind, RuleSet, RuleTestDoc, SequenceStep, TestCase, TimeExpr};
+use crate::rules::{
+    EffectKind, RuleSet, RuleTestDoc, SequenceStep, TestCase, TimeExpr, TimeExprError,
+};
 
 /// One decision of a case (a single case has one; a sequence one per step).
 #[derive(Debug, Clone)]
@@ -37,8 +41,27 @@ impl Step<'_> {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("invalid test input: {e}")
+/// A case whose inputs cannot be decided on.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("invalid test input: {what}: {source}")]
+    Time {
+        what: String,
+        #[source]
+        source: TimeExprError,
+    },
+    #[error("invalid test input: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("invalid test input: capture must hold exactly one PipelineRun or Job, found {0}")]
+    CaptureCount(usize),
+    #[error("invalid test input: wfe: not a valid WorkflowExecution: {0}")]
+    Wfe(#[source] serde_json::Error),
+    #[error("invalid test input: {0}")]
+    Scenario(#[from] ScenarioError),
+    #[error("invalid test input: `again` needs a previous step")]
+    AgainFirst,
+    #[error("invalid test input: clearBlock: no earlier step named {0:?}")]
+    ClearBlock(String),
 }
 
 /// Resolve a time expression of the inputs against `policy`.
@@ -47,26 +70,26 @@ fn instant(
     now: Option<Timestamp>,
     policy: &RuleSet,
     what: &str,
-) -> Result<Timestamp, String> {
+) -> Result<Timestamp, CaseError> {
     TimeExpr::parse(text)
         .and_then(|e| e.instant(now, policy))
-        .map_err(|e| err(format!("{what}: {e}")))
+        .map_err(|source| CaseError::Time {
+            what: what.to_string(),
+            source,
+        })
 }
 
-fn parse_capture(name: &str, text: &str) -> Result<(Value, Vec<Value>), String> {
-    let mut caps = observe::parse_captures(name, text).map_err(err)?;
+fn parse_capture(name: &str, text: &str) -> Result<(Value, Vec<Value>), CaseError> {
+    let mut caps = observe::parse_captures(name, text)?;
     if caps.len() != 1 {
-        return Err(err(format!(
-            "capture must hold exactly one PipelineRun or Job, found {}",
-            caps.len()
-        )));
+        return Err(CaseError::CaptureCount(caps.len()));
     }
     let c = caps.remove(0);
     Ok((c.primary, c.children))
 }
 
-fn to_wfe(v: &Value) -> Result<WorkflowExecution, String> {
-    observe::wfe_from_value(v).map_err(|e| err(format!("wfe: not a valid WorkflowExecution: {e}")))
+fn to_wfe(v: &Value) -> Result<WorkflowExecution, CaseError> {
+    observe::wfe_from_value(v).map_err(CaseError::Wfe)
 }
 
 /// History entries with relative `completionTime`s resolved.
@@ -75,7 +98,7 @@ fn history(
     target: &str,
     now: Option<Timestamp>,
     policy: &RuleSet,
-) -> Result<(Vec<WorkflowExecution>, Vec<Value>), String> {
+) -> Result<(Vec<WorkflowExecution>, Vec<Value>), CaseError> {
     let mut wfes = Vec::new();
     let mut json = Vec::new();
     for (i, h) in case.history.iter().enumerate() {
@@ -84,7 +107,7 @@ fn history(
             let at = instant(t, now, policy, &format!("history[{i}].completionTime"))?;
             h["completionTime"] = json!(at.to_string());
         }
-        wfes.push(scenario::history_entry(&h, target, i, &policy.lifecycle).map_err(err)?);
+        wfes.push(scenario::history_entry(&h, target, i, &policy.lifecycle)?);
         json.push(h);
     }
     Ok((wfes, json))
@@ -98,7 +121,7 @@ pub fn run_case<'a>(
     policy: &RuleSet,
     doc: &RuleTestDoc,
     case: &'a TestCase,
-) -> Result<Vec<Step<'a>>, String> {
+) -> Result<Vec<Step<'a>>, CaseError> {
     if case.sequence.is_empty() {
         run_single(rules, policy, doc, case).map(|s| vec![s])
     } else {
@@ -111,7 +134,7 @@ fn run_single<'a>(
     policy: &RuleSet,
     doc: &RuleTestDoc,
     case: &'a TestCase,
-) -> Result<Step<'a>, String> {
+) -> Result<Step<'a>, CaseError> {
     let name = format!("{}#{}", doc.id.file, case.name);
     let capture = match &case.capture {
         Some(t) => {
@@ -133,7 +156,7 @@ fn run_single<'a>(
         None => None,
     };
     let (history, history_json) = history(case, &wfe.spec.target_resource, given_now, policy)?;
-    let env = scenario::env_with(case.env.as_ref()).map_err(err)?;
+    let env = scenario::env_with(case.env.as_ref())?;
     let (exec, children) = match &capture {
         Some((p, c)) => (Some(p), c.as_slice()),
         None => (None, &[][..]),
@@ -170,13 +193,13 @@ fn run_sequence<'a>(
     policy: &RuleSet,
     doc: &RuleTestDoc,
     case: &'a TestCase,
-) -> Result<Vec<Step<'a>>, String> {
+) -> Result<Vec<Step<'a>>, CaseError> {
     let mut prev_at = match &case.now {
         Some(s) => Some(instant(s, None, policy, "now")?),
         None => None,
     };
     let (mut history, _) = history(case, scenario::DEFAULT_TARGET, prev_at, policy)?;
-    let base_env = scenario::env_with(case.env.as_ref()).map_err(err)?;
+    let base_env = scenario::env_with(case.env.as_ref())?;
     let mut steps = Vec::new();
     for (i, step) in case.sequence.iter().enumerate() {
         let at = instant(&step.at, prev_at, policy, &format!("sequence[{i}].at"))?;
@@ -184,7 +207,7 @@ fn run_sequence<'a>(
         step_clear(step, &mut history)?;
         let mut wfe = if step.again {
             if history.is_empty() {
-                return Err(err("`again` needs a previous step"));
+                return Err(CaseError::AgainFirst);
             }
             history.remove(0)
         } else {
@@ -262,14 +285,14 @@ fn own(primary: &mut Value, wfe: &WorkflowExecution) {
 }
 
 /// `clearBlock: <name>` (or `latest`) annotates a finished step's WFE.
-fn step_clear(step: &SequenceStep, history: &mut [WorkflowExecution]) -> Result<(), String> {
+fn step_clear(step: &SequenceStep, history: &mut [WorkflowExecution]) -> Result<(), CaseError> {
     let Some(which) = &step.clear_block else {
         return Ok(());
     };
     let target = history
         .iter_mut()
         .find(|w| which == "latest" || w.metadata.name.as_deref() == Some(which.as_str()))
-        .ok_or_else(|| err(format!("clearBlock: no earlier step named {which:?}")))?;
+        .ok_or_else(|| CaseError::ClearBlock(which.clone()))?;
     target
         .metadata
         .annotations
@@ -282,6 +305,6 @@ fn step_clear(step: &SequenceStep, history: &mut [WorkflowExecution]) -> Result<
 }
 
 /// Parse an instant for callers outside this module (`--now`).
-pub fn parse_now(s: &str) -> Result<Timestamp, String> {
-    scenario::parse_time(s, "--now").map_err(|e| e.0)
+pub fn parse_now(s: &str) -> Result<Timestamp, ScenarioError> {
+    scenario::parse_time(s, "--now")
 }

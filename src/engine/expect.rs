@@ -12,6 +12,15 @@ use crate::observe::Facts;
 use crate::rules::flow::flow;
 use crate::rules::{EffectKind, RuleSet, TimeExpr};
 
+/// An `expect:` that cannot be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpectError {
+    #[error("expect: must be a mapping of keys to expected values")]
+    NotAMapping,
+    #[error("expect: unknown key {0:?}")]
+    UnknownKey(String),
+}
+
 /// One expected key that does not hold.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Mismatch {
@@ -118,14 +127,14 @@ pub fn check(
     actual: &Map<String, Value>,
     now: Timestamp,
     rules: &RuleSet,
-) -> Result<Vec<Mismatch>, String> {
+) -> Result<Vec<Mismatch>, ExpectError> {
     let Some(exp) = expect.as_object() else {
-        return Err("expect: must be a mapping of keys to expected values".into());
+        return Err(ExpectError::NotAMapping);
     };
     let mut out = Vec::new();
     for (k, want) in exp {
         let Some(got) = actual.get(k) else {
-            return Err(format!("expect: unknown key {k:?}"));
+            return Err(ExpectError::UnknownKey(k.clone()));
         };
         if !holds(k, want, got, now, rules) {
             out.push(Mismatch {

@@ -84,7 +84,7 @@ pub fn run_cases<'a>(
                     .for_each(|s| mark_covered(&s.decision, &mut covered));
                 check_steps(rules, &steps)
             }
-            Err(e) => Some((e, None, Vec::new())),
+            Err(e) => Some((e.to_string(), None, Vec::new())),
         };
         report.cases.push(CaseResult {
             test: doc.id.name.to_string(),

@@ -24,7 +24,24 @@ pub struct CaptureInfo {
     pub env: EnvFacts,
 }
 
-fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
+/// What is wrong with a Capture header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureInfoError {
+    #[error("a Capture header has apiVersion {CAPTURE_API_VERSION}, found {0:?}")]
+    ApiVersion(String),
+    #[error(
+        "a Capture header names its WorkflowExecution in metadata.name and metadata.namespace"
+    )]
+    Unnamed,
+    #[error("spec.capturedAt: {value:?} is not an RFC 3339 time: {problem}")]
+    CapturedAt { value: String, problem: String },
+    #[error("spec.capturedAt: expected an RFC 3339 time")]
+    CapturedAtType,
+    #[error("{0}: expected a list of strings")]
+    Strings(String),
+}
+
+fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, CaptureInfoError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -32,36 +49,37 @@ fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
             .map(|s| {
                 s.as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| format!("{what}: expected a list of strings"))
+                    .ok_or_else(|| CaptureInfoError::Strings(what.to_string()))
             })
             .collect(),
-        Some(_) => Err(format!("{what}: expected a list of strings")),
+        Some(_) => Err(CaptureInfoError::Strings(what.to_string())),
     }
 }
 
 /// Read a `Capture` header document.
-pub fn capture_info(doc: &Value) -> Result<CaptureInfo, String> {
+pub fn capture_info(doc: &Value) -> Result<CaptureInfo, CaptureInfoError> {
     if str_at(doc, &["apiVersion"]) != CAPTURE_API_VERSION {
-        return Err(format!(
-            "a Capture header has apiVersion {CAPTURE_API_VERSION}, found {:?}",
-            str_at(doc, &["apiVersion"])
+        return Err(CaptureInfoError::ApiVersion(
+            str_at(doc, &["apiVersion"]).to_string(),
         ));
     }
     let name = str_at(doc, &["metadata", "name"]);
     let namespace = str_at(doc, &["metadata", "namespace"]);
     if name.is_empty() || namespace.is_empty() {
-        return Err(
-            "a Capture header names its WorkflowExecution in metadata.name and metadata.namespace"
-                .into(),
-        );
+        return Err(CaptureInfoError::Unnamed);
     }
     let captured_at = match at(doc, &["spec", "capturedAt"]) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            s.parse::<Timestamp>()
-                .map_err(|e| format!("spec.capturedAt: {s:?} is not an RFC 3339 time: {e}"))?,
-        ),
-        Some(_) => return Err("spec.capturedAt: expected an RFC 3339 time".into()),
+        Some(Value::String(s)) => {
+            Some(
+                s.parse::<Timestamp>()
+                    .map_err(|e| CaptureInfoError::CapturedAt {
+                        value: s.clone(),
+                        problem: e.to_string(),
+                    })?,
+            )
+        }
+        Some(_) => return Err(CaptureInfoError::CapturedAtType),
     };
     let mut env = EnvFacts::default();
     if let Some(e) = at(doc, &["spec", "env"]) {
@@ -139,8 +157,14 @@ mod tests {
             env: EnvFacts::default(),
         });
         h["spec"]["capturedAt"] = json!("yesterday");
-        assert!(capture_info(&h).unwrap_err().contains("capturedAt"));
+        assert!(capture_info(&h)
+            .unwrap_err()
+            .to_string()
+            .contains("capturedAt"));
         h["metadata"]["name"] = json!("");
-        assert!(capture_info(&h).unwrap_err().contains("metadata.name"));
+        assert!(capture_info(&h)
+            .unwrap_err()
+            .to_string()
+            .contains("metadata.name"));
     }
 }

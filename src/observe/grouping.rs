@@ -100,7 +100,7 @@ pub(super) fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, Captur
                 if info.is_some() {
                     return Err(bad("more than one Capture header".into()));
                 }
-                info = Some(capture_info(&d).map_err(bad)?);
+                info = Some(capture_info(&d).map_err(|e| bad(e.to_string()))?);
             }
             _ => {} // Events
         }

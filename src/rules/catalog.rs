@@ -190,6 +190,17 @@ item_fields! { AttemptField,
     Cleared => "cleared": Bool, "It carries a non-empty `kubernaut.ai/clear-block` annotation.";
 }
 
+/// What is wrong with a `path[key]` subscript.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactRefError {
+    #[error("`{text}`: an entry is written `{path}[key]`, with the `]` last")]
+    Unclosed { text: String, path: &'static str },
+    #[error("`{path}` is {ty:?}, not a map: `[key]` reads an entry of a map fact")]
+    NotAMap { path: &'static str, ty: FactType },
+    #[error("`{0}`: the key is empty")]
+    EmptyKey(String),
+}
+
 /// A fact, or one entry of a map fact: `wfe.annotations[kubernaut.ai/approved]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FactRef {
@@ -201,26 +212,25 @@ pub struct FactRef {
 impl FactRef {
     /// Resolve `path` or `path[key]`. `None`: the path names no fact;
     /// `Some(Err)`: it does, but the subscript is wrong.
-    pub fn parse(text: &str) -> Option<Result<FactRef, String>> {
+    pub fn parse(text: &str) -> Option<Result<FactRef, FactRefError>> {
         let Some(open) = text.find('[') else {
             return Fact::from_path(text).map(|fact| Ok(FactRef { fact, key: None }));
         };
         let fact = Fact::from_path(&text[..open])?;
         let Some(key) = text[open + 1..].strip_suffix(']') else {
-            return Some(Err(format!(
-                "`{text}`: an entry is written `{}[key]`, with the `]` last",
-                fact.path()
-            )));
+            return Some(Err(FactRefError::Unclosed {
+                text: text.to_string(),
+                path: fact.path(),
+            }));
         };
         if fact.ty() != FactType::StrMap {
-            return Some(Err(format!(
-                "`{}` is {:?}, not a map: `[key]` reads an entry of a map fact",
-                fact.path(),
-                fact.ty()
-            )));
+            return Some(Err(FactRefError::NotAMap {
+                path: fact.path(),
+                ty: fact.ty(),
+            }));
         }
         if key.is_empty() {
-            return Some(Err(format!("`{text}`: the key is empty")));
+            return Some(Err(FactRefError::EmptyKey(text.to_string())));
         }
         Some(Ok(FactRef {
             fact,

@@ -3,15 +3,35 @@
 
 use std::time::Duration;
 
+/// Why a duration could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("negative duration {0:?}")]
+    Negative(String),
+    #[error("invalid duration {text:?}: {problem}")]
+    Invalid { text: String, problem: String },
+    #[error("duration {0:?} is longer than a year")]
+    TooLong(String),
+}
+
+fn invalid(text: &str, problem: String) -> DurationError {
+    DurationError::Invalid {
+        text: text.to_string(),
+        problem,
+    }
+}
+
 /// Parse a Go-style duration. Negative durations are refused (nothing in the
 /// rules waits a negative time).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if s.starts_with('-') {
-        return Err(format!("negative duration {text:?}"));
+        return Err(DurationError::Negative(text.to_string()));
     }
     if s == "0" {
         return Ok(Duration::ZERO);
@@ -24,9 +44,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!(
-                "invalid duration {text:?}: expected a number at {rest:?}"
-            ));
+            return Err(invalid(text, format!("expected a number at {rest:?}")));
         }
         let (num, after) = rest.split_at(num_len);
         let unit_len = after
@@ -40,20 +58,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => {
-                return Err(format!(
-                    "invalid duration {text:?}: missing unit (use ms, s, m or h)"
-                ))
-            }
+            "" => return Err(invalid(text, "missing unit (use ms, s, m or h)".into())),
             other => {
-                return Err(format!(
-                    "invalid duration {text:?}: unknown unit {other:?} (use ms, s, m or h)"
+                return Err(invalid(
+                    text,
+                    format!("unknown unit {other:?} (use ms, s, m or h)"),
                 ))
             }
         };
         let value: f64 = num
             .parse()
-            .map_err(|_| format!("invalid duration {text:?}: bad number {num:?}"))?;
+            .map_err(|_| invalid(text, format!("bad number {num:?}")))?;
         // Saturating float-to-int conversion; the bound below rejects absurd values.
         let part = (value * nanos_per as f64).round() as u128;
         total_nanos = total_nanos.saturating_add(part);
@@ -61,7 +76,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     const MAX_NANOS: u128 = 366 * 24 * 3_600_000_000_000;
     if total_nanos > MAX_NANOS {
-        return Err(format!("duration {text:?} is longer than a year"));
+        return Err(DurationError::TooLong(text.to_string()));
     }
     let secs = u64::try_from(total_nanos / 1_000_000_000).unwrap_or(u64::MAX);
     let nanos = u32::try_from(total_nanos % 1_000_000_000).unwrap_or(0);

@@ -187,17 +187,28 @@ fn set_too_big() -> String {
     format!("the rule files hold more than {MAX_SET_BYTES} bytes; a rule set may hold at most {MAX_SET_BYTES} bytes (the ConfigMap limit)")
 }
 
+/// Why a rules file is not a text file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TextError {
+    #[error("{}", too_big(Some(*.0)))]
+    TooBig(usize),
+    #[error("binary file (contains NUL bytes); rules files are UTF-8 text")]
+    Binary,
+    #[error("not valid UTF-8 (at byte {0})")]
+    NotUtf8(usize),
+}
+
 /// Text of a file, or why it is not a text file.
-fn text_of(f: &SourceFile) -> Result<&str, String> {
+fn text_of(f: &SourceFile) -> Result<&str, TextError> {
     if f.content.len() > MAX_FILE_BYTES {
-        return Err(too_big(Some(f.content.len())));
+        return Err(TextError::TooBig(f.content.len()));
     }
     if f.content.contains(&0) {
-        return Err("binary file (contains NUL bytes); rules files are UTF-8 text".into());
+        return Err(TextError::Binary);
     }
     std::str::from_utf8(&f.content)
         .map(input::strip_bom)
-        .map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
+        .map_err(|e| TextError::NotUtf8(e.valid_up_to()))
 }
 
 fn revision_of(files: &[SourceFile]) -> String {
@@ -309,7 +320,7 @@ fn load_inner(
     for f in &files {
         match text_of(f) {
             Ok(t) => texts.push((f, t)),
-            Err(e) => errors.push(file_error(&f.name, e)),
+            Err(e) => errors.push(file_error(&f.name, e.to_string())),
         }
     }
     let libs: Vec<(String, String)> = texts

@@ -31,19 +31,18 @@ pub mod value;
 mod yaml;
 
 pub use catalog::{AttemptField, EvidenceField, Fact, FactRef, FactType};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, DurationError};
 pub use error::{Diagnostic, EvalError, LoadError, LoadErrors};
 pub use kinds::STANDARD_REASONS;
 pub use load::{
     load_dir, load_sources, read_sources, SourceFile, API_VERSION, KINDS, MAX_FILE_BYTES,
     MAX_SET_BYTES,
 };
-pub use matcher::Context as MatcherContext;
-pub use matcher::Matcher;
+pub use matcher::{Matcher, Subject as MatcherSubject};
 pub use model::*;
 pub use rule_id::RuleId;
 pub use sandbox::Sandbox;
 pub use template::Template;
 pub use testcase::{RuleTestDoc, SequenceStep, TestCase};
-pub use timeexpr::{PolicyTerm, TimeExpr};
+pub use timeexpr::{PolicyTerm, TimeExpr, TimeExprError};
 pub use value::{FactLookup, FactValue, ItemLookup};

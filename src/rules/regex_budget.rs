@@ -40,6 +40,17 @@ impl fmt::Debug for Pattern {
     }
 }
 
+/// Why a pattern was not compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum RegexError {
+    #[error("too many regular expressions: a rule set may hold at most {MAX_REGEXES}")]
+    TooMany,
+    #[error("regular expressions too large: those of a rule set may compile to at most {} MiB together", MAX_REGEX_BYTES / (1024 * 1024))]
+    Spent,
+    #[error("invalid regular expression: {0}")]
+    Invalid(#[source] Box<meta::BuildError>),
+}
+
 /// What a rule set has spent so far: regexes and bytes.
 #[derive(Debug, Default)]
 pub struct RegexBudget {
@@ -48,17 +59,15 @@ pub struct RegexBudget {
 
 impl RegexBudget {
     /// Compile `pattern`, charging it to the set's budget.
-    pub fn compile(&self, pattern: &str) -> Result<Pattern, String> {
+    pub fn compile(&self, pattern: &str) -> Result<Pattern, RegexError> {
         let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
         let (count, bytes) = *spent;
         if count >= MAX_REGEXES {
-            return Err(format!(
-                "too many regular expressions: a rule set may hold at most {MAX_REGEXES}"
-            ));
+            return Err(RegexError::TooMany);
         }
         let left = MAX_REGEX_BYTES.saturating_sub(bytes);
         if left == 0 {
-            return Err(spent_message());
+            return Err(RegexError::Spent);
         }
         let config = meta::Config::new()
             .nfa_size_limit(Some(left.min(MAX_ONE_REGEX)))
@@ -73,9 +82,9 @@ impl RegexBudget {
                     // Spent: the next regexes fail at once instead of each
                     // compiling up to what is left.
                     *spent = (count, MAX_REGEX_BYTES);
-                    spent_message()
+                    RegexError::Spent
                 } else {
-                    format!("invalid regular expression: {e}")
+                    RegexError::Invalid(Box::new(e))
                 }
             })?;
         *spent = (count + 1, bytes + regex.memory_usage());
@@ -84,13 +93,6 @@ impl RegexBudget {
             regex,
         })
     }
-}
-
-fn spent_message() -> String {
-    format!(
-        "regular expressions too large: those of a rule set may compile to at most {} MiB together",
-        MAX_REGEX_BYTES / (1024 * 1024)
-    )
 }
 
 #[cfg(test)]
@@ -103,7 +105,7 @@ mod tests {
         let mut errors = Vec::new();
         for _ in 0..40 {
             if let Err(e) = b.compile(r"\w{20}") {
-                errors.push(e);
+                errors.push(e.to_string());
             }
         }
         assert!(!errors.is_empty());
@@ -112,7 +114,11 @@ mod tests {
         for _ in 0..MAX_REGEXES {
             b.compile("(?i)oom").unwrap();
         }
-        assert!(b.compile("x").unwrap_err().contains("at most 128"));
+        assert!(b
+            .compile("x")
+            .unwrap_err()
+            .to_string()
+            .contains("at most 128"));
     }
 
     #[test]
@@ -124,6 +130,7 @@ mod tests {
         assert!(b
             .compile("(")
             .unwrap_err()
+            .to_string()
             .contains("invalid regular expression"));
     }
 }

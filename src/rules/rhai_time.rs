@@ -54,7 +54,7 @@ fn clock(text: &str) -> Fallible<Time> {
 }
 
 fn duration_secs(text: &str) -> Fallible<INT> {
-    let d = parse_duration(text).map_err(|e| -> Box<EvalAltResult> { e.into() })?;
+    let d = parse_duration(text).map_err(|e| -> Box<EvalAltResult> { e.to_string().into() })?;
     INT::try_from(d.as_secs()).map_err(|_| format!("duration {text:?} is too long").into())
 }
 

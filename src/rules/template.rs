@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::catalog::{Fact, FactRef};
+use super::catalog::{Fact, FactRef, FactRefError};
 use super::diag::{did_you_mean, Diags};
 use super::error::EvalError;
 use super::sandbox::{Sandbox, Script};
@@ -26,6 +26,19 @@ enum Body {
     Expr(Arc<Script>),
 }
 
+/// What is wrong with a template's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `{{` at offset {0} (write `{{{{` for a literal brace)")]
+    Unclosed(usize),
+    #[error("unmatched `}}` at offset {0} (write `}}}}` for a literal brace)")]
+    Unmatched(usize),
+    #[error("unknown fact `{{{path}}}` in template{hint}")]
+    UnknownFact { path: String, hint: String },
+    #[error("in template: {0}")]
+    Entry(#[source] FactRefError),
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     body: Body,
@@ -40,7 +53,7 @@ impl Template {
     }
 
     /// Parse the text form; the error says what is wrong (unknown fact, unclosed brace).
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut chars = text.char_indices().peekable();
@@ -57,9 +70,7 @@ impl Template {
                 '{' => {
                     let rest = &text[i + 1..];
                     let Some(end) = rest.find('}') else {
-                        return Err(format!(
-                            "unclosed `{{` at offset {i} (write `{{{{` for a literal brace)"
-                        ));
+                        return Err(TemplateError::Unclosed(i));
                     };
                     let inner = &rest[..end];
                     let (path, fallback) = match inner.split_once('|') {
@@ -68,11 +79,14 @@ impl Template {
                     };
                     let fact = match FactRef::parse(path) {
                         Some(Ok(f)) => f,
-                        Some(Err(problem)) => return Err(format!("in template: {problem}")),
+                        Some(Err(problem)) => return Err(TemplateError::Entry(problem)),
                         None => {
                             let base = path.split('[').next().unwrap_or(path);
                             let hint = did_you_mean(base, Fact::ALL.iter().map(|f| f.path()));
-                            return Err(format!("unknown fact `{{{path}}}` in template{hint}"));
+                            return Err(TemplateError::UnknownFact {
+                                path: path.to_string(),
+                                hint,
+                            });
                         }
                     };
                     if !lit.is_empty() {
@@ -83,11 +97,7 @@ impl Template {
                         chars.next();
                     }
                 }
-                '}' => {
-                    return Err(format!(
-                        "unmatched `}}` at offset {i} (write `}}}}` for a literal brace)"
-                    ))
-                }
+                '}' => return Err(TemplateError::Unmatched(i)),
                 c => lit.push(c),
             }
         }
@@ -105,7 +115,7 @@ impl Template {
             Kind::Str(s) => match Template::parse(s) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    diags.error(node.pos, e);
+                    diags.error(node.pos, e.to_string());
                     None
                 }
             },
@@ -288,6 +298,7 @@ mod tests {
         assert_eq!(t.render(&m, &sb).unwrap(), "payments/none Pending");
         assert!(Template::parse("{wfe.name[x]}")
             .unwrap_err()
+            .to_string()
             .contains("not a map"));
     }
 
@@ -295,11 +306,16 @@ mod tests {
     fn bad_templates() {
         assert!(Template::parse("{wfe.nam}")
             .unwrap_err()
+            .to_string()
             .contains("did you mean `wfe.name`"));
         assert!(Template::parse("{wfe.name")
             .unwrap_err()
+            .to_string()
             .contains("unclosed"));
-        assert!(Template::parse("a } b").unwrap_err().contains("unmatched"));
+        assert!(Template::parse("a } b")
+            .unwrap_err()
+            .to_string()
+            .contains("unmatched"));
     }
 
     #[test]

@@ -71,15 +71,33 @@ fn find_case(docs: &[Node], line: u32) -> Option<&Node> {
     })
 }
 
+/// Why an expectation could not be rewritten in place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    #[error("{line}:{column}: {message}")]
+    Yaml {
+        line: u32,
+        column: u32,
+        message: String,
+    },
+    #[error("case at line {line}: {problem}")]
+    Case { line: u32, problem: String },
+    #[error("position out of range")]
+    Position,
+}
+
 /// The byte range of the value to replace for one edit.
 fn range(
     text: &str,
     starts: &[usize],
     docs: &[Node],
     e: &ExpectEdit,
-) -> Result<(usize, usize), String> {
-    let where_ = || format!("case at line {}", e.case_line);
-    let case = find_case(docs, e.case_line).ok_or_else(|| format!("{}: not found", where_()))?;
+) -> Result<(usize, usize), UpdateError> {
+    let problem = |p: String| UpdateError::Case {
+        line: e.case_line,
+        problem: p,
+    };
+    let case = find_case(docs, e.case_line).ok_or_else(|| problem("not found".into()))?;
     let expect = match e.step {
         None => case.get("expect"),
         Some(i) => match &case.get("sequence").map(|s| &s.kind) {
@@ -87,22 +105,21 @@ fn range(
             _ => None,
         },
     }
-    .ok_or_else(|| format!("{}: no `expect`", where_()))?;
+    .ok_or_else(|| problem("no `expect`".into()))?;
     let (key, value) = expect
         .as_map()
         .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(e.key.as_str())))
-        .ok_or_else(|| format!("{}: no expected `{}`", where_(), e.key))?;
+        .ok_or_else(|| problem(format!("no expected `{}`", e.key)))?;
     if before(value.pos, expect.pos) {
-        return Err(format!(
-            "{}: `{}` comes from a YAML anchor defined elsewhere; edit it by hand",
-            where_(),
+        return Err(problem(format!(
+            "`{}` comes from a YAML anchor defined elsewhere; edit it by hand",
             e.key
-        ));
+        )));
     }
-    let mut start = offset(text, starts, value.pos).ok_or("position out of range")?;
+    let mut start = offset(text, starts, value.pos).ok_or(UpdateError::Position)?;
     if value.style == super::yaml::Style::Block {
         // A block scalar (`|`, `>`): replace from its indicator on the key's line.
-        let kend = offset(text, starts, key.end).ok_or("position out of range")?;
+        let kend = offset(text, starts, key.end).ok_or(UpdateError::Position)?;
         if let Some(colon) = text[kend..start].find(':') {
             start = kend + colon + 1;
             while text[start..].starts_with(' ') {
@@ -112,7 +129,7 @@ fn range(
     }
     let is_alias = text[start..].starts_with('*');
     let end_pos = if is_alias { value.end } else { text_end(value) };
-    let mut end = offset(text, starts, end_pos).ok_or("position out of range")?;
+    let mut end = offset(text, starts, end_pos).ok_or(UpdateError::Position)?;
     // A block scalar's text runs into the line break(s) after it: keep them.
     while end > start && text[..end].ends_with(['\n', ' ', '\r', '\t']) {
         end -= 1;
@@ -121,9 +138,12 @@ fn range(
 }
 
 /// Apply the edits to a RuleTest file's text.
-pub fn update_expectations(text: &str, edits: &[ExpectEdit]) -> Result<String, String> {
-    let docs = parse_documents(text)
-        .map_err(|e| format!("{}:{}: {}", e.pos.line, e.pos.col, e.message))?;
+pub fn update_expectations(text: &str, edits: &[ExpectEdit]) -> Result<String, UpdateError> {
+    let docs = parse_documents(text).map_err(|e| UpdateError::Yaml {
+        line: e.pos.line,
+        column: e.pos.col,
+        message: e.message,
+    })?;
     let starts = line_starts(text);
     let mut ranges = Vec::new();
     for e in edits {

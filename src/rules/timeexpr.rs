@@ -21,6 +21,27 @@ use jiff::{SignedDuration, Timestamp};
 use super::duration::parse_duration;
 use super::model::RuleSet;
 
+/// Why a time expression could not be read or resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeExprError {
+    #[error("empty time expression")]
+    Empty,
+    #[error("{token:?} is neither a duration (90s, 1m30s) nor a policy value ({policy})")]
+    Term { token: String, policy: String },
+    #[error("{text:?}: `{op}` needs a term after it")]
+    MissingTerm { text: String, op: String },
+    #[error("{text:?}: expected `+` or `-` before {token:?} (with spaces around)")]
+    MissingOperator { text: String, token: String },
+    #[error("`now` is not known here (give the case a `now`)")]
+    NoNow,
+    #[error("a duration where an instant is expected")]
+    DurationForInstant,
+    #[error("an instant where a duration is expected")]
+    InstantForDuration,
+    #[error("time out of range: {0}")]
+    OutOfRange(String),
+}
+
 /// A policy value a test can refer to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyTerm {
@@ -82,27 +103,30 @@ pub struct TimeExpr {
     terms: Vec<(bool, Term)>,
 }
 
-fn term(tok: &str) -> Result<Term, String> {
+fn term(tok: &str) -> Result<Term, TimeExprError> {
     if let Some(p) = PolicyTerm::ALL.into_iter().find(|p| p.name() == tok) {
         return Ok(Term::Policy(p));
     }
-    parse_duration(tok).map(Term::Fixed).map_err(|_| {
-        let names: Vec<&str> = PolicyTerm::ALL.iter().map(|p| p.name()).collect();
-        format!(
-            "{tok:?} is neither a duration (90s, 1m30s) nor a policy value ({})",
-            names.join(", ")
-        )
-    })
+    parse_duration(tok)
+        .map(Term::Fixed)
+        .map_err(|_| TimeExprError::Term {
+            token: tok.to_string(),
+            policy: PolicyTerm::ALL
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 impl TimeExpr {
     /// Parse an expression. A plain RFC 3339 time is an expression too (an
     /// anchor and no terms).
-    pub fn parse(text: &str) -> Result<TimeExpr, String> {
+    pub fn parse(text: &str) -> Result<TimeExpr, TimeExprError> {
         let s = text.trim();
         let mut toks: Vec<&str> = s.split_whitespace().collect();
         if toks.is_empty() {
-            return Err("empty time expression".into());
+            return Err(TimeExprError::Empty);
         }
         let mut terms = Vec::new();
         let first = toks.remove(0);
@@ -124,17 +148,19 @@ impl TimeExpr {
         while let Some(op) = it.next() {
             let (plus, rest) = match op {
                 "+" | "-" => {
-                    let t = it
-                        .next()
-                        .ok_or_else(|| format!("{text:?}: `{op}` needs a term after it"))?;
+                    let t = it.next().ok_or_else(|| TimeExprError::MissingTerm {
+                        text: text.to_string(),
+                        op: op.to_string(),
+                    })?;
                     (op == "+", t)
                 }
                 t if t.starts_with('+') => (true, &t[1..]),
                 t if t.starts_with('-') => (false, &t[1..]),
                 t => {
-                    return Err(format!(
-                        "{text:?}: expected `+` or `-` before {t:?} (with spaces around)"
-                    ))
+                    return Err(TimeExprError::MissingOperator {
+                        text: text.to_string(),
+                        token: t.to_string(),
+                    })
                 }
             };
             terms.push((plus, term(rest)?));
@@ -165,20 +191,24 @@ impl TimeExpr {
     }
 
     /// The instant, given the case's `now` when the expression uses it.
-    pub fn instant(&self, now: Option<Timestamp>, rules: &RuleSet) -> Result<Timestamp, String> {
+    pub fn instant(
+        &self,
+        now: Option<Timestamp>,
+        rules: &RuleSet,
+    ) -> Result<Timestamp, TimeExprError> {
         let base = match self.anchor {
             Anchor::At(t) => t,
-            Anchor::Now => now.ok_or("`now` is not known here (give the case a `now`)")?,
-            Anchor::None => return Err("a duration where an instant is expected".into()),
+            Anchor::Now => now.ok_or(TimeExprError::NoNow)?,
+            Anchor::None => return Err(TimeExprError::DurationForInstant),
         };
         base.checked_add(self.offset(rules))
-            .map_err(|e| format!("time out of range: {e}"))
+            .map_err(|e| TimeExprError::OutOfRange(e.to_string()))
     }
 
     /// The duration in whole seconds (an expression without an anchor).
-    pub fn seconds(&self, rules: &RuleSet) -> Result<i64, String> {
+    pub fn seconds(&self, rules: &RuleSet) -> Result<i64, TimeExprError> {
         if self.anchor != Anchor::None {
-            return Err("an instant where a duration is expected".into());
+            return Err(TimeExprError::InstantForDuration);
         }
         Ok(self.offset(rules).as_secs())
     }
@@ -225,12 +255,15 @@ mod tests {
     fn errors_name_the_problem() {
         assert!(TimeExpr::parse("now + coldown")
             .unwrap_err()
+            .to_string()
             .contains("coldown"));
         assert!(TimeExpr::parse("now +")
             .unwrap_err()
+            .to_string()
             .contains("needs a term"));
         assert!(TimeExpr::parse("now 2m")
             .unwrap_err()
+            .to_string()
             .contains("expected `+`"));
         assert!(TimeExpr::parse("").is_err());
         let r = rules();

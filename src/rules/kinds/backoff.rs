@@ -7,7 +7,7 @@ use super::common::{matcher, zero_duration, Doc};
 use super::findings::Findings;
 use crate::rules::diag::Diags;
 use crate::rules::fields::Fields;
-use crate::rules::matcher::{Context, Matcher};
+use crate::rules::matcher::{Matcher, Subject};
 use crate::rules::model::BackoffPolicy;
 use crate::rules::yaml::{Kind, Node, Pos};
 
@@ -76,9 +76,9 @@ pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<(BackoffPolicy, BackoffSp
     };
     let counts = f
         .req("counts", d)
-        .and_then(|n| matcher(n, Context::Attempt, doc, d));
+        .and_then(|n| matcher(n, Subject::Attempt, doc, d));
     let resets = match f.opt("resets") {
-        Some(n) => matcher(n, Context::Attempt, doc, d),
+        Some(n) => matcher(n, Subject::Attempt, doc, d),
         None => Some(Matcher::never()),
     };
     if d.errors.len() != before {

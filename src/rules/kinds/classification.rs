@@ -8,7 +8,7 @@ use crate::rules::catalog::{Fact, FactType};
 use crate::rules::diag::{did_you_mean, Diags};
 use crate::rules::expr_check;
 use crate::rules::fields::{list, Fields};
-use crate::rules::matcher::{Context, Matcher};
+use crate::rules::matcher::{Matcher, Subject};
 use crate::rules::model::{ClassRule, Classification};
 use crate::rules::yaml::{Kind, Node, Pos};
 
@@ -68,7 +68,7 @@ pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, ClassSpa
         }
     }
     let wef_node = f.req("wasExecutionFailure", d);
-    let wef = wef_node.and_then(|n| matcher(n, Context::Facts, doc, d));
+    let wef = wef_node.and_then(|n| matcher(n, Subject::Facts, doc, d));
     let wef_pos = wef_node.map_or(doc.spec.pos, |n| n.pos);
     if d.errors.len() != before {
         return None;
@@ -109,7 +109,7 @@ pub(super) fn rule(r: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(ClassRule,
     }
     let when = rf
         .opt("when")
-        .and_then(|n| matcher(n, Context::Facts, doc, d));
+        .and_then(|n| matcher(n, Subject::Facts, doc, d));
     let exit_code = exit_code_fact(rf.opt("exitCode"), d);
     let message = opt_template(&rf, "message", doc, d).ok().flatten();
     let was_execution_failure = rf.opt_bool("wasExecutionFailure", d).ok()?;

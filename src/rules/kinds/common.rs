@@ -4,7 +4,7 @@
 use crate::rules::diag::Diags;
 use crate::rules::expr_check;
 use crate::rules::fields::Fields;
-use crate::rules::matcher::{Context, Matcher};
+use crate::rules::matcher::{Matcher, Subject};
 use crate::rules::names;
 use crate::rules::rule_id::RuleId;
 use crate::rules::sandbox::Sandbox;
@@ -46,10 +46,10 @@ pub(crate) fn check_rule_name(name: &str, at: &Node, d: &mut Diags) {
 }
 
 /// A fact matcher (with its `expr:` checks) or an item matcher.
-pub(super) fn matcher(n: &Node, ctx: Context, doc: &Doc<'_>, d: &mut Diags) -> Option<Matcher> {
+pub(super) fn matcher(n: &Node, ctx: Subject, doc: &Doc<'_>, d: &mut Diags) -> Option<Matcher> {
     let before = d.errors.len();
     let m = Matcher::compile(n, ctx, doc.sandbox, d);
-    if ctx == Context::Facts && d.errors.len() == before {
+    if ctx == Subject::Facts && d.errors.len() == before {
         let before = d.errors.len();
         expr_check::check_matcher(n, d);
         if d.errors.len() != before {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::common::{matcher, Doc};
 use crate::rules::diag::Diags;
 use crate::rules::fields::Fields;
-use crate::rules::matcher::Context;
+use crate::rules::matcher::Subject;
 use crate::rules::model::CooldownPolicy;
 
 pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<CooldownPolicy> {
@@ -20,7 +20,7 @@ pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<CooldownPolicy> {
     let grace = f.opt_duration("staleLockGrace", d);
     let applies_to = f
         .req("appliesTo", d)
-        .and_then(|n| matcher(n, Context::Attempt, doc, d));
+        .and_then(|n| matcher(n, Subject::Attempt, doc, d));
     Some(CooldownPolicy {
         id: doc.id(),
         period: period?.0,

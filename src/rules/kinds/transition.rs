@@ -11,7 +11,7 @@ use crate::rules::catalog::{Fact, FactType};
 use crate::rules::diag::{did_you_mean, Diags};
 use crate::rules::expr_check;
 use crate::rules::fields::{list, one_or_many, string, Fields};
-use crate::rules::matcher::{Context, Matcher};
+use crate::rules::matcher::{Matcher, Subject};
 use crate::rules::model::{
     ConditionEdit, ConditionSpec, EffectKind, EventSpec, FailureSpec, HoldSpec, HoldUntil,
     ProgressStatus, Transition,
@@ -82,7 +82,7 @@ pub(super) fn transition(
     spans.to = f.opt("to").map(|n| n.pos);
     let when = f
         .opt("when")
-        .and_then(|n| matcher(n, Context::Facts, doc, d));
+        .and_then(|n| matcher(n, Subject::Facts, doc, d));
     spans.unconditional = when.as_ref().is_none_or(Matcher::is_always)
         || f.opt("when").is_some_and(expr_check::always_holds);
     let hold = f.opt("hold").and_then(|n| hold(n, doc, d));

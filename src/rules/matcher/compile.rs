@@ -2,8 +2,8 @@
 //! literal checked against the fact's type, every problem recorded with its
 //! position.
 
-use super::tree::{Cmp, Context, Key, Lit, MNode, Matcher, Op};
-use crate::rules::catalog::{AttemptField, EvidenceField, Fact, FactRef, FactType};
+use super::tree::{Cmp, Key, Lit, MNode, Matcher, Op, Subject};
+use crate::rules::catalog::{AttemptField, EvidenceField, Fact, FactRef, FactRefError, FactType};
 use crate::rules::diag::{did_you_mean, Diags};
 use crate::rules::sandbox::Sandbox;
 use crate::rules::yaml::{Kind, Node};
@@ -12,7 +12,7 @@ impl Matcher {
     /// Compile a YAML matcher. Problems are recorded in `diags`; `None` when there was any.
     pub(crate) fn compile(
         node: &Node,
-        ctx: Context,
+        ctx: Subject,
         sandbox: &Sandbox,
         diags: &mut Diags,
     ) -> Option<Matcher> {
@@ -72,35 +72,35 @@ struct Compiler<'a> {
     facts: Vec<Fact>,
 }
 
-fn paths(ctx: Context) -> Vec<&'static str> {
+fn paths(ctx: Subject) -> Vec<&'static str> {
     match ctx {
-        Context::Facts => Fact::ALL.iter().map(|f| f.path()).collect(),
-        Context::Evidence => EvidenceField::ALL.iter().map(|f| f.path()).collect(),
-        Context::Attempt => AttemptField::ALL.iter().map(|f| f.path()).collect(),
+        Subject::Facts => Fact::ALL.iter().map(|f| f.path()).collect(),
+        Subject::Evidence => EvidenceField::ALL.iter().map(|f| f.path()).collect(),
+        Subject::Attempt => AttemptField::ALL.iter().map(|f| f.path()).collect(),
     }
 }
 
 /// The key a path names; `Some(Err)` for a fact with a bad `[key]` subscript.
-fn resolve(path: &str, ctx: Context) -> Option<Result<(Key, FactType), String>> {
+fn resolve(path: &str, ctx: Subject) -> Option<Result<(Key, FactType), FactRefError>> {
     match ctx {
-        Context::Facts => FactRef::parse(path).map(|r| r.map(|f| (Key::Fact(f.clone()), f.ty()))),
-        Context::Evidence => EvidenceField::from_path(path).map(|f| Ok((Key::Evidence(f), f.ty()))),
-        Context::Attempt => AttemptField::from_path(path).map(|f| Ok((Key::Attempt(f), f.ty()))),
+        Subject::Facts => FactRef::parse(path).map(|r| r.map(|f| (Key::Fact(f.clone()), f.ty()))),
+        Subject::Evidence => EvidenceField::from_path(path).map(|f| Ok((Key::Evidence(f), f.ty()))),
+        Subject::Attempt => AttemptField::from_path(path).map(|f| Ok((Key::Attempt(f), f.ty()))),
     }
 }
 
-fn ctx_name(ctx: Context) -> &'static str {
+fn ctx_name(ctx: Subject) -> &'static str {
     match ctx {
-        Context::Facts => "fact",
-        Context::Evidence => "evidence field",
-        Context::Attempt => "attempt field",
+        Subject::Facts => "fact",
+        Subject::Evidence => "evidence field",
+        Subject::Attempt => "attempt field",
     }
 }
 
 impl Compiler<'_> {
-    fn matcher(&mut self, node: &Node, ctx: Context) -> Option<MNode> {
+    fn matcher(&mut self, node: &Node, ctx: Subject) -> Option<MNode> {
         let Some(entries) = node.as_map() else {
-            let hint = if node.as_str().is_some() && ctx == Context::Facts {
+            let hint = if node.as_str().is_some() && ctx == Subject::Facts {
                 "; for a Rhai expression write `expr: \"...\"`"
             } else {
                 ""
@@ -129,7 +129,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn matcher_list(&mut self, node: &Node, ctx: Context, what: &str) -> Option<Vec<MNode>> {
+    fn matcher_list(&mut self, node: &Node, ctx: Subject, what: &str) -> Option<Vec<MNode>> {
         let Kind::Seq(items) = &node.kind else {
             self.diags.error(
                 node.pos,
@@ -151,7 +151,7 @@ impl Compiler<'_> {
         ok.then_some(out)
     }
 
-    fn entry(&mut self, key: &Node, val: &Node, ctx: Context) -> Option<MNode> {
+    fn entry(&mut self, key: &Node, val: &Node, ctx: Subject) -> Option<MNode> {
         let Some(name) = key.as_str() else {
             self.diags.error(
                 key.pos,
@@ -164,7 +164,7 @@ impl Compiler<'_> {
             "any" => self.matcher_list(val, ctx, "any").map(MNode::Any),
             "not" => self.matcher(val, ctx).map(|m| MNode::Not(Box::new(m))),
             "expr" => {
-                if ctx != Context::Facts {
+                if ctx != Subject::Facts {
                     self.diags.error(
                         key.pos,
                         "`expr:` is only allowed where facts are matched, not on list items",
@@ -199,7 +199,7 @@ impl Compiler<'_> {
             path => {
                 let resolved = match resolve(path, ctx) {
                     Some(Err(problem)) => {
-                        self.diags.error(key.pos, problem);
+                        self.diags.error(key.pos, problem.to_string());
                         return None;
                     }
                     Some(Ok(r)) => Some(r),
@@ -209,7 +209,7 @@ impl Compiler<'_> {
                     let mut candidates = paths(ctx);
                     candidates.extend_from_slice(COMBINATORS);
                     let hint = did_you_mean(path, candidates);
-                    let hint = if hint.is_empty() && ctx == Context::Facts && OPS.contains(&path) {
+                    let hint = if hint.is_empty() && ctx == Subject::Facts && OPS.contains(&path) {
                         format!(" (`{path}` is an operator: put it under a fact, e.g. `execution.reason: {{{path}: ...}}`)")
                     } else {
                         hint
@@ -431,7 +431,7 @@ impl Compiler<'_> {
                 match self.sandbox.regexes.compile(&pattern) {
                     Ok(r) => Some(Op::Matches(r)),
                     Err(e) => {
-                        self.diags.error(v.pos, e);
+                        self.diags.error(v.pos, e.to_string());
                         None
                     }
                 }
@@ -455,8 +455,8 @@ impl Compiler<'_> {
             }
             "some" | "none" => {
                 let inner = match ty {
-                    T::EvidenceList => self.matcher(v, Context::Evidence)?,
-                    T::AttemptList => self.matcher(v, Context::Attempt)?,
+                    T::EvidenceList => self.matcher(v, Subject::Evidence)?,
+                    T::AttemptList => self.matcher(v, Subject::Attempt)?,
                     T::StrList => self.test(Key::Element, T::Str, v)?,
                     _ => {
                         self.require(

@@ -13,7 +13,7 @@ mod eval;
 mod text;
 mod tree;
 
-pub use tree::{Context, Matcher};
+pub use tree::{Matcher, Subject};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! Matcher unit tests: compile from YAML, evaluate against fixed facts.
 
-use super::{Context, Matcher};
+use super::{Matcher, Subject};
 use crate::observe::{Attempt, Evidence};
 use crate::rules::catalog::Fact;
 use crate::rules::diag::Diags;
@@ -43,7 +43,7 @@ fn facts() -> F {
     }
 }
 
-fn compile(yaml: &str, ctx: Context) -> Result<Matcher, Vec<String>> {
+fn compile(yaml: &str, ctx: Subject) -> Result<Matcher, Vec<String>> {
     let node = parse_documents(yaml).unwrap().remove(0);
     let mut d = Diags::new("t.yaml");
     let sb = Sandbox::default();
@@ -52,7 +52,7 @@ fn compile(yaml: &str, ctx: Context) -> Result<Matcher, Vec<String>> {
 }
 
 fn check(yaml: &str) -> bool {
-    let m = compile(yaml, Context::Facts).unwrap();
+    let m = compile(yaml, Subject::Facts).unwrap();
     m.eval(&facts(), &Sandbox::default()).unwrap()
 }
 
@@ -101,7 +101,7 @@ fn combinators_and_lists() {
 fn attempt_items() {
     let m = compile(
         "phase: Failed\nwasExecutionFailure: true\ncleared: {notEquals: true}",
-        Context::Attempt,
+        Subject::Attempt,
     )
     .unwrap();
     let a = Attempt {
@@ -119,31 +119,31 @@ fn attempt_items() {
 
 #[test]
 fn load_errors_name_the_problem() {
-    let e = compile("execution.reasn: x", Context::Facts).unwrap_err();
+    let e = compile("execution.reasn: x", Subject::Facts).unwrap_err();
     assert!(
         e[0].contains(
             "t.yaml:1:1: unknown fact `execution.reasn` (did you mean `execution.reason`"
         ),
         "{e:?}"
     );
-    let e = compile("execution.started: \"yes\"", Context::Facts).unwrap_err();
+    let e = compile("execution.started: \"yes\"", Subject::Facts).unwrap_err();
     assert!(e[0].contains("Bool"), "{e:?}");
-    let e = compile("execution.reason: {gt: 3}", Context::Facts).unwrap_err();
+    let e = compile("execution.reason: {gt: 3}", Subject::Facts).unwrap_err();
     assert!(e[0].contains("`gt` does not apply"), "{e:?}");
-    let e = compile("execution.reason: {matches: '('}", Context::Facts).unwrap_err();
+    let e = compile("execution.reason: {matches: '('}", Subject::Facts).unwrap_err();
     assert!(e[0].contains("invalid regular expression"), "{e:?}");
-    let e = compile("expr: 'execution.exitCode >'", Context::Facts).unwrap_err();
+    let e = compile("expr: 'execution.exitCode >'", Subject::Facts).unwrap_err();
     assert!(e[0].starts_with("t.yaml:1:"), "{e:?}");
-    let e = compile("expr: 'true'", Context::Attempt).unwrap_err();
+    let e = compile("expr: 'true'", Subject::Attempt).unwrap_err();
     assert!(e[0].contains("only allowed"), "{e:?}");
     // Every error of the matcher is reported, not only the first.
     let e = compile(
         "a.b: 1\nexecution.exitCode: {foo: 1}\nexecution.reason: 3",
-        Context::Facts,
+        Subject::Facts,
     )
     .unwrap_err();
     assert_eq!(e.len(), 3, "{e:?}");
-    let e = compile("execution.evidence: {some: {reasn: x}}", Context::Facts).unwrap_err();
+    let e = compile("execution.evidence: {some: {reasn: x}}", Subject::Facts).unwrap_err();
     assert!(e[0].contains("unknown evidence field `reasn`"), "{e:?}");
 }
 
@@ -151,7 +151,7 @@ fn load_errors_name_the_problem() {
 fn display_describes_the_tree() {
     let m = compile(
         "execution.reason: [A, B]\nnot: {execution.exitCode: {gt: 1}}",
-        Context::Facts,
+        Subject::Facts,
     )
     .unwrap();
     assert_eq!(
@@ -178,10 +178,10 @@ fn map_entries_by_key() {
         "expr: 'wfe.annotations[\"example.com/approved-by\"] == \"alice\"'"
     ));
     assert!(check("expr: '!(\"example.com/other\" in wfe.annotations)'"));
-    let e = compile("wfe.name[x]: y", Context::Facts).unwrap_err();
+    let e = compile("wfe.name[x]: y", Subject::Facts).unwrap_err();
     assert!(e[0].contains("not a map"), "{e:?}");
-    let e = compile("wfe.annotations[x]: 3", Context::Facts).unwrap_err();
+    let e = compile("wfe.annotations[x]: 3", Subject::Facts).unwrap_err();
     assert!(e[0].contains("Str"), "{e:?}");
-    let e = compile("wfe.annotations: x", Context::Facts).unwrap_err();
+    let e = compile("wfe.annotations: x", Subject::Facts).unwrap_err();
     assert!(e[0].contains("StrMap"), "{e:?}");
 }

@@ -4,9 +4,9 @@ use crate::rules::catalog::{AttemptField, EvidenceField, Fact, FactRef};
 use crate::rules::regex_budget::Pattern;
 use crate::rules::sandbox::Script;
 
-/// What the keys of a matcher name.
+/// What a matcher is matched against, and so what its keys name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
+pub enum Subject {
     /// Fact paths (`execution.reason`, `wfe.labels[team]`); `expr:` allowed.
     Facts,
     /// Fields of an `execution.evidence` item (inside `some:` / `none:`).
