@@ -10,13 +10,11 @@ use std::path::Path;
 use wfe_engine::rules::{load_sources, ConditionEdit, RuleSet};
 
 /// (file, literal, why): names that are not the lifecycle's.
-const ALLOWED: &[(&str, &str, &str)] = &[
-    (
-        "src/controller/gather.rs",
-        "Failed",
-        "a batch/v1 Job condition type (the Kubernetes API), not a WFE phase",
-    ),
-];
+const ALLOWED: &[(&str, &str, &str)] = &[(
+    "src/controller/gather.rs",
+    "Failed",
+    "a batch/v1 Job condition type (the Kubernetes API), not a WFE phase",
+)];
 
 fn shipped() -> RuleSet {
     load_sources(wfe_engine::rules::embedded::sources()).expect("shipped rules")
@@ -86,7 +84,14 @@ fn literals(dir: &Path, out: &mut Vec<(String, usize, String)>) {
 fn engine_and_controller_name_nothing_of_the_lifecycle() {
     let rules = shipped();
     let names = lifecycle_names(&rules);
-    for expected in ["Pending", "Failed", "Ready", "Blocked", "TaskFailed", "OOMKilled"] {
+    for expected in [
+        "Pending",
+        "Failed",
+        "Ready",
+        "Blocked",
+        "TaskFailed",
+        "OOMKilled",
+    ] {
         assert!(names.contains(expected), "the scan would miss {expected}");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -51,7 +51,7 @@ pub fn compile(doc: &Doc<'_>, d: &mut Diags) -> Option<(SummaryPolicy, SummarySp
         "recommendations",
         &mut spans,
         d,
-        |v, reason, d| string(v, reason, d),
+        string,
     );
     let audit_errors = by_reason(
         f.opt("auditErrors"),
