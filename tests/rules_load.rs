@@ -619,3 +619,145 @@ fn exit_code_names_an_int_fact() {
     ));
     assert!(has(&e, "execution.oomExitCode"), "a hint: {e:#?}");
 }
+
+/// The shipped rules plus one file.
+fn shipped_with(name: &str, content: &str) -> Result<RuleSet, LoadErrors> {
+    let mut files = wfe_engine::rules::embedded::sources();
+    files.push(SourceFile {
+        name: name.into(),
+        content: content.as_bytes().to_vec(),
+    });
+    load_sources(files)
+}
+
+/// The syntax of declared conditions, holds, extensions and map facts: every
+/// mistake is a load error at its `file:line:col`.
+#[test]
+fn conditions_holds_and_extensions_are_checked_at_load() {
+    let lc = format!(
+        "{HEADER}kind: Lifecycle
+metadata: {{name: lifecycle}}
+spec:
+  phases: [{{name: Pending, initial: true}}, {{name: Done, terminal: true}}]
+  requeue: {{idle: 0s, afterRulesError: 0s}}
+  transitions:
+    - name: a
+      from: Pending
+      to: Done
+      message: old style
+      conditions:
+        - {{type: Ready, status: yes, reason: Fine}}
+        - {{type: 'Not Ready', status: 'True', reason: Fine}}
+        - {{type: Ready, status: 'True', reason: 'bad reason'}}
+        - {{type: RulesError, status: 'True', reason: Mine}}
+        - {{remove: Ready, type: Ready}}
+      executionStatus: Maybe
+    - name: b
+      from: Pending
+      when:
+        wfe.labels[team: x
+        wfe.name[k]: y
+      hold: {{until: {{expr: 'now +'}}, reason: Wait, message: '{{wfe.annotations[]}}'}}
+"
+    );
+    let e = errors_of(with_file("lifecycle.yaml", &lc));
+    for want in [
+        "lifecycle.yaml:6:40: `afterRulesError` must be longer than zero",
+        "lifecycle.yaml:11:16: a transition has no `message`: write the conditions",
+        "lifecycle.yaml:13:33: condition status must be \"True\", \"False\" or \"Unknown\", got \"yes\"",
+        "lifecycle.yaml:14:18: condition type \"Not Ready\" is not a qualified name",
+        "lifecycle.yaml:15:49: condition reason \"bad reason\" must match",
+        "lifecycle.yaml:16:18: condition `RulesError` is written by the engine",
+        "lifecycle.yaml:17:27: unknown key `type` in a condition removal",
+        "lifecycle.yaml:18:24: condition status must be",
+        "lifecycle.yaml:22:9: `wfe.labels[team`: an entry is written `wfe.labels[key]`",
+        "lifecycle.yaml:23:9: `wfe.name` is Str, not a map",
+        "lifecycle.yaml:24:34: in expression: Rhai syntax error",
+        "the key is empty",
+    ] {
+        assert!(has(&e, want), "missing {want:?} in {e:#?}");
+    }
+
+    let ext = format!(
+        "{HEADER}kind: Transitions
+metadata: {{name: ext}}
+spec:
+  before: lock-ourz
+  transitions:
+    - {{name: x, from: Pending, hold: {{reason: X, message: m}}}}
+---
+{HEADER}kind: ClassificationRules
+metadata: {{name: ext2}}
+spec:
+  after: oom
+  replace: oom
+  rules: [{{name: y, reason: TaskFailed}}]
+"
+    );
+    let e = errors_of(shipped_with("ext.yaml", &ext));
+    assert!(
+        has(
+            &e,
+            "ext.yaml:5:11: no transition named `lock-ourz` to place this extension relative to (did you mean `lock-ours`"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            &e,
+            "ext.yaml:13:3: an extension needs exactly one of `before`, `after` or `replace`"
+        ),
+        "{e:#?}"
+    );
+}
+
+/// An extension lands where it says, and its items are checked like the
+/// Lifecycle's own (here: a name used twice across files).
+#[test]
+fn extensions_are_placed_and_checked() {
+    let ext = format!(
+        "{HEADER}kind: Transitions
+metadata: {{name: ext}}
+spec:
+  after: start
+  transitions:
+    - {{name: late, from: Pending}}
+---
+{HEADER}kind: Transitions
+metadata: {{name: ext2}}
+spec:
+  replace: backoff
+  transitions:
+    - {{name: hold-first, from: Pending, hold: {{reason: X, message: m}}}}
+    - {{name: cooldown, from: Pending}}
+"
+    );
+    let e = errors_of(shipped_with("ext.yaml", &ext));
+    assert!(
+        has(
+            &e,
+            "transition name `cooldown` is used twice (first at ext.yaml:16)"
+        ),
+        "{e:#?}"
+    );
+    let ok = format!(
+        "{HEADER}kind: Transitions
+metadata: {{name: ext}}
+spec:
+  replace: backoff
+  transitions:
+    - {{name: hold-first, from: Pending, when: {{backoff.active: true}}, hold: {{reason: X, message: m}}}}
+"
+    );
+    let set = shipped_with("ext.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = set
+        .lifecycle
+        .transitions
+        .iter()
+        .map(|t| &*t.id.name)
+        .collect();
+    let at = names.iter().position(|n| *n == "hold-first").unwrap();
+    assert_eq!(names[at + 1], "cooldown", "{names:?}");
+    assert!(!names.contains(&"backoff"));
+    assert_eq!(set.lifecycle.transitions[at].id.file.as_ref(), "ext.yaml");
+}

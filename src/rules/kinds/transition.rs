@@ -39,7 +39,9 @@ pub struct TransitionSpans {
     pub unconditional: bool,
 }
 
+/// `message` is refused by its own error (an earlier syntax; see below).
 const KEYS: &[&str] = &[
+    "message",
     "name",
     "from",
     "to",
