@@ -112,14 +112,7 @@ fn main() {
     let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
     let env = EnvFacts::default();
 
-    let facts = scenario::facts_for(
-        &wfe,
-        Some(&primary),
-        &cap.children,
-        &[],
-        env.clone(),
-        &set.lifecycle,
-    );
+    let facts = scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone(), &set);
     let d = decide(&facts, &set, now);
     assert_eq!(
         d.failure.as_ref().map(|f| f.reason.as_str()),
@@ -129,14 +122,8 @@ fn main() {
 
     let n = 200_000;
     let (engine_p50, engine_p99) = measure(n, || {
-        let facts = scenario::facts_for(
-            &wfe,
-            Some(&primary),
-            &cap.children,
-            &[],
-            env.clone(),
-            &set.lifecycle,
-        );
+        let facts =
+            scenario::facts_for(&wfe, Some(&primary), &cap.children, &[], env.clone(), &set);
         black_box(decide(black_box(&facts), &set, now));
     });
     let (observe_p50, observe_p99) = measure(n, || {
@@ -146,7 +133,7 @@ fn main() {
             &cap.children,
             &[],
             env.clone(),
-            &set.lifecycle,
+            &set,
         ));
     });
     let (decide_p50, decide_p99) = measure(n, || {
@@ -193,14 +180,8 @@ fn main() {
             let primary = scenario::adopt_capture(&c.primary);
             let wfe = observe::wfe_from_value(&scenario::wfe_for_capture(&primary, &set.lifecycle))
                 .expect("wfe");
-            let facts = scenario::facts_for(
-                &wfe,
-                Some(&primary),
-                &c.children,
-                &[],
-                env.clone(),
-                &set.lifecycle,
-            );
+            let facts =
+                scenario::facts_for(&wfe, Some(&primary), &c.children, &[], env.clone(), &set);
             let now = scenario::newest_timestamp([&primary]).unwrap_or_else(scenario::fallback_now);
             let d = decide(&facts, &set, now);
             let line = serde_json::to_string(&record(&facts, &d, now)).unwrap_or_default();

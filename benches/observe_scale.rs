@@ -110,7 +110,7 @@ fn decide_all(set: &RuleSet, caps: &[Capture]) -> usize {
             &c.children,
             &[],
             EnvFacts::default(),
-            &set.lifecycle,
+            set,
         );
         let d = decide(&facts, set, scenario::default_now(Some(&c.primary)));
         failed += usize::from(d.failure.is_some());

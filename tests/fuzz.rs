@@ -289,7 +289,7 @@ fn decide_capture(set: &rules::RuleSet, c: &observe::Capture) -> Result<(), Test
         &c.children,
         &history,
         EnvFacts::default(),
-        &set.lifecycle,
+        set,
     );
     let now = scenario::default_now(Some(&primary));
     let a = decide(&facts, set, now);

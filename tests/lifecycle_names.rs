@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use wfe_engine::rules::{load_sources, ConditionEdit, RuleSet};
+use wfe_engine::rules::{load_sources, ConditionChange, RuleSet};
 
 /// (file, literal, why): names that are not the lifecycle's.
 const ALLOWED: &[(&str, &str, &str)] = &[(
@@ -34,13 +34,13 @@ fn lifecycle_names(rules: &RuleSet) -> BTreeSet<String> {
         }
         names.extend(t.events.iter().map(|e| e.reason.clone()));
         for c in &t.conditions {
-            match c {
-                ConditionEdit::Remove(t) => {
+            match &c.change {
+                ConditionChange::Remove(t) => {
                     names.insert(t.clone());
                 }
-                ConditionEdit::Set(s) => {
+                ConditionChange::Set(s) => {
                     names.insert(s.type_.clone());
-                    names.extend(s.reason.literal_text());
+                    names.extend(s.reason.as_literal().map(str::to_string));
                 }
             }
         }

@@ -9,17 +9,16 @@ use serde_json::{json, Value};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::observe::{
     execution_facts, history_facts, lock_name, observe, parse_captures, read_captures, wfe_facts,
-    Capture, CaptureError, EnvFacts, Evidence, ExecutionFacts, ObserveInput,
+    Capture, CaptureError, EnvFacts, Evidence, ExecutionFacts, ObserveInput, ReadEverything,
 };
 
-/// The shipped rules' lifecycle: which phase is initial and which terminal.
-fn lifecycle() -> &'static wfe_engine::rules::Lifecycle {
+/// The shipped rules, as observe asks them: which phase is initial and
+/// which terminal.
+fn lifecycle() -> &'static wfe_engine::rules::RuleSet {
     static RULES: std::sync::OnceLock<wfe_engine::rules::RuleSet> = std::sync::OnceLock::new();
-    &RULES
-        .get_or_init(|| {
-            wfe_engine::rules::load_sources(wfe_engine::rules::embedded::sources()).expect("rules")
-        })
-        .lifecycle
+    RULES.get_or_init(|| {
+        wfe_engine::rules::load_sources(wfe_engine::rules::embedded::sources()).expect("rules")
+    })
 }
 
 fn fixtures() -> PathBuf {
@@ -925,7 +924,7 @@ fn observe_puts_it_together() {
         children: &cap.children,
         others: &others,
         env: EnvFacts::default(),
-        phases: lifecycle(),
+        rules: lifecycle(),
     });
     assert_eq!(f.wfe.phase, "Running");
     assert_eq!(f.execution.owner, "self");
@@ -977,12 +976,15 @@ fn truncated_captures_never_panic() {
 #[test]
 fn phases_are_the_lifecycles() {
     struct Custom;
-    impl wfe_engine::observe::Phases for Custom {
+    impl wfe_engine::observe::RuleView for Custom {
         fn initial_phase(&self) -> &str {
             "Queued"
         }
         fn is_terminal_phase(&self, phase: &str) -> bool {
             phase == "Done"
+        }
+        fn reads_metadata(&self) -> bool {
+            false
         }
     }
     let t = "default/deployment/app";
@@ -1014,5 +1016,52 @@ fn phases_are_the_lifecycles() {
     assert_eq!(
         names,
         [("done", "Done"), ("new", "Queued"), ("other", "Completed")]
+    );
+}
+
+/// Labels and annotations are copied when the rules read them (or a person
+/// asks for every fact), and not otherwise: they cost every decision.
+#[test]
+fn metadata_is_copied_only_when_read() {
+    struct Reads(bool);
+    impl wfe_engine::observe::RuleView for Reads {
+        fn initial_phase(&self) -> &str {
+            "Pending"
+        }
+        fn is_terminal_phase(&self, _: &str) -> bool {
+            false
+        }
+        fn reads_metadata(&self) -> bool {
+            self.0
+        }
+    }
+    let me = wfe(
+        "me",
+        "default/deployment/app",
+        json!({"metadata": {"labels": {"team": "a"}, "annotations": {"x.io/y": "z"}}}),
+    );
+    let cap = one("tekton-v1-oom-stepoom-v1.12.yaml");
+    for (view, want) in [(Reads(true), true), (Reads(false), false)] {
+        let w = wfe_facts(&me, &view);
+        let x = execution_facts(
+            Some(&cap.primary),
+            &cap.children,
+            "me",
+            "default",
+            &[],
+            &view,
+        );
+        assert_eq!(w.labels.get("team").is_some(), want);
+        assert_eq!(w.annotations.get("x.io/y").is_some(), want);
+        assert_eq!(
+            x.labels.get("kubernaut.ai/workflow-execution").is_some(),
+            want
+        );
+        assert_eq!(x.annotations.is_empty(), !want);
+    }
+    let all = ReadEverything(&Reads(false));
+    assert_eq!(
+        wfe_facts(&me, &all).labels.get("team").map(String::as_str),
+        Some("a")
     );
 }

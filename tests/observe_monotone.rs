@@ -49,7 +49,7 @@ fn verdict(cap: &Capture, keep: &[bool]) -> Verdict {
         &children,
         &[],
         EnvFacts::default(),
-        lifecycle,
+        rules(),
     );
     let d = decide(&facts, rules(), scenario::default_now(Some(&cap.primary)));
     let f = d.status.failure_details.as_ref();

@@ -761,3 +761,29 @@ spec:
     assert!(!names.contains(&"backoff"));
     assert_eq!(set.lifecycle.transitions[at].id.file.as_ref(), "ext.yaml");
 }
+
+/// Whether a set reads labels or annotations is known at load: a matcher,
+/// a template, or an expression that takes a whole root.
+#[test]
+fn what_a_set_reads_is_known_at_load() {
+    assert!(
+        !load_sources(wfe_engine::rules::embedded::sources())
+            .unwrap()
+            .reads_metadata
+    );
+    let gate = |when: &str| {
+        format!(
+            "{HEADER}kind: Transitions\nmetadata: {{name: x}}\nspec:\n  before: start\n  transitions:\n    - name: x\n      from: Pending\n      when:\n        {when}\n      hold: {{reason: X, message: m}}\n"
+        )
+    };
+    for (when, reads) in [
+        ("wfe.annotations[a.io/b]: {exists: true}", true),
+        ("expr: 'execution.labels.len() > 0'", true),
+        ("expr: 'type_of(wfe) == \"map\"'", true),
+        ("expr: 'wfe.name != \"\"'", false),
+        ("wfe.name: x", false),
+    ] {
+        let set = shipped_with("x.yaml", &gate(when)).unwrap_or_else(|e| panic!("{when}: {e}"));
+        assert_eq!(set.reads_metadata, reads, "{when}");
+    }
+}

@@ -166,8 +166,7 @@ pub fn run_explain(a: &ExplainArgs) -> Result<(), CliError> {
     let c = caps
         .first()
         .ok_or_else(|| CliError::Input("empty capture".into()))?;
-    let replay =
-        replay_capture(c, &Given::default(), &rules.lifecycle).map_err(|e| CliError::Input(e.0))?;
+    let replay = replay_capture(c, &Given::default(), &rules).map_err(|e| CliError::Input(e.0))?;
     let d = decide(&replay.facts, &rules, replay.now);
     let mut r = record(&replay.facts, &d, replay.now);
     r.file = Some(a.cluster.target.clone());

@@ -240,8 +240,7 @@ pub fn run(a: &DiffArgs) -> Result<(), CliError> {
                 observe::read_capture_file(&file).map_err(|e| CliError::Input(e.to_string()))?;
             let several = caps.len() > 1;
             for c in &caps {
-                let r =
-                    replay_capture(c, &given, &base.lifecycle).map_err(|e| CliError::Input(e.0))?;
+                let r = replay_capture(c, &given, &base).map_err(|e| CliError::Input(e.0))?;
                 let db = decide(&r.facts, &base, r.now);
                 let dc = decide(&r.facts, &cand, r.now);
                 let source = match (several, r.primary.as_deref()) {

@@ -97,10 +97,7 @@ pub fn run(a: &DryRunArgs) -> Result<(), CliError> {
     };
     if a.paths.is_empty() {
         if let (Some(w), Some(p)) = (&given.wfe, &a.wfe) {
-            emit(
-                &replay_wfe(w, &given, &rules.lifecycle),
-                p.display().to_string(),
-            )?;
+            emit(&replay_wfe(w, &given, &rules), p.display().to_string())?;
         }
     }
     for p in &a.paths {
@@ -109,8 +106,7 @@ pub fn run(a: &DryRunArgs) -> Result<(), CliError> {
                 observe::read_capture_file(&file).map_err(|e| CliError::Input(e.to_string()))?;
             let several = caps.len() > 1;
             for c in &caps {
-                let replay = replay_capture(c, &given, &rules.lifecycle)
-                    .map_err(|e| CliError::Input(e.0))?;
+                let replay = replay_capture(c, &given, &rules).map_err(|e| CliError::Input(e.0))?;
                 let label = match (several, replay.primary.as_deref()) {
                     (true, Some(p)) => format!("{}#{}", c.file, p.rsplit('/').next().unwrap_or(p)),
                     _ => c.file.clone(),
@@ -194,6 +190,7 @@ fn given(a: &DryRunArgs) -> Result<Given, CliError> {
             ..EnvFacts::default()
         },
         now,
+        every_fact: a.facts,
     })
 }
 

@@ -100,7 +100,7 @@ pub(crate) async fn decide(
         children: &observed.children,
         others: &observed.others,
         env: observed.env.clone(),
-        phases: &rules.lifecycle,
+        rules: &*rules,
     });
     let now = Timestamp::now();
     let (decision, elapsed) = tokio::task::spawn_blocking(move || {

@@ -172,7 +172,7 @@ fn run_single<'a>(
             scenario::newest_timestamp(inputs).unwrap_or_else(scenario::fallback_now)
         }
     };
-    let facts = scenario::facts_for(&wfe, exec, children, &history, env, &policy.lifecycle);
+    let facts = scenario::facts_for(&wfe, exec, children, &history, env, policy);
     let decision = decide(&facts, rules, now);
     Ok(Step {
         index: None,
@@ -222,14 +222,7 @@ fn run_sequence<'a>(
             }
             to_wfe(&w)?
         };
-        let facts = scenario::facts_for(
-            &wfe,
-            None,
-            &[],
-            &history,
-            base_env.clone(),
-            &policy.lifecycle,
-        );
+        let facts = scenario::facts_for(&wfe, None, &[], &history, base_env.clone(), policy);
         let mut d = decide(&facts, rules, at);
         let mut last_facts = facts;
         let mut primary = None;
@@ -248,7 +241,7 @@ fn run_sequence<'a>(
                 &children,
                 &history,
                 base_env.clone(),
-                &policy.lifecycle,
+                policy,
             );
             // The execution ends at the step's instant on the virtual clock.
             facts.execution.completion_time = None;

@@ -253,7 +253,7 @@ mod tests {
             &base.lifecycle,
         )
         .unwrap();
-        scenario::facts_for(&wfe, None, &[], &[h], Default::default(), &base.lifecycle)
+        scenario::facts_for(&wfe, None, &[], &[h], Default::default(), &base)
     }
 
     #[test]

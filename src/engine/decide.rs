@@ -23,7 +23,7 @@ use super::select::select;
 use super::status::time;
 use crate::api::{remove_condition, set_condition, RulesProvenance, COND_RULES_ERROR};
 use crate::observe::Facts;
-use crate::rules::{EffectKind, EvalError, RuleId, RuleSet, Transition};
+use crate::rules::{EffectKind, EvalError, PhaseDef, RuleId, RuleSet, Transition};
 
 /// Reason of the engine's own `RulesError` condition.
 const RULES_ERROR_REASON: &str = "RuleEvaluationFailed";
@@ -35,7 +35,8 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
     let _budget = crate::rules::limits::DecisionBudget::start();
     let lifecycle = &rules.lifecycle;
     let from = lifecycle.phase_or_initial(&facts.wfe.phase).to_string();
-    let terminal = lifecycle.is_terminal(&from);
+    let from_def = lifecycle.phase(&from);
+    let terminal = from_def.is_some_and(|p| p.terminal);
     let mut d = Decision {
         revision: rules.revision.clone(),
         rule: None,
@@ -54,13 +55,13 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
         rules_error: None,
         trace: Vec::new(),
     };
-    if lifecycle.declared(&from).is_none() {
+    let Some(from_def) = from_def else {
         let e = EvalError::new(format!(
             "the WFE is in phase {from}, which the Lifecycle does not declare"
         ))
         .in_rule(&lifecycle.id.to_string());
         return rules_error(d, facts, rules, now, e);
-    }
+    };
     let derived = match derive(facts, rules, now) {
         Ok(x) => x,
         Err(e) => return rules_error(d, facts, rules, now, e),
@@ -72,7 +73,7 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
     };
     if let Some(t) = chosen {
         d.rule = Some(t.id.clone());
-        if let Err(e) = apply_transition(&mut d, t, &mut view) {
+        if let Err(e) = apply_transition(&mut d, t, from_def, &mut view) {
             return rules_error(d, facts, rules, now, e.in_rule(&t.id.to_string()));
         }
         transition_requeue(&mut d, t.requeue_after);
@@ -88,19 +89,24 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
 fn apply_transition(
     d: &mut Decision,
     t: &Transition,
+    from: &PhaseDef,
     view: &mut FactView<'_>,
 ) -> Result<(), EvalError> {
     let rules = view.rules;
     let lifecycle = &rules.lifecycle;
-    let to = match &t.to {
+    let to_def = match &t.to {
         Some(p) => lifecycle
-            .declared(p)
-            .ok_or_else(|| EvalError::new(format!("transition to undeclared phase {p}")))?
-            .to_string(),
+            .phase(p)
+            .ok_or_else(|| EvalError::new(format!("transition to undeclared phase {p}")))?,
+        None => from,
+    };
+    // Staying keeps the phase as written; a target is the declared spelling.
+    let to = match &t.to {
+        Some(_) => to_def.name.clone(),
         None => d.from_phase.clone(),
     };
     // Invariant 6: the engine, not the rules, guarantees terminal phases are final.
-    if lifecycle.is_terminal(&d.from_phase) && !to.eq_ignore_ascii_case(&d.from_phase) {
+    if from.terminal && to_def.name != from.name {
         return Err(EvalError::new(format!(
             "transition out of terminal phase {} to {to} refused",
             d.from_phase
@@ -116,7 +122,7 @@ fn apply_transition(
         d.status.phase = Some(to.clone());
         d.status.observed_generation = generation;
     }
-    d.terminal = lifecycle.is_terminal(&to);
+    d.terminal = to_def.terminal;
     d.finishes = d.terminal && phase_changed;
     d.phase = to;
     remove_condition(&mut d.status.conditions, COND_RULES_ERROR);
@@ -124,7 +130,7 @@ fn apply_transition(
     if let Some(h) = &t.hold {
         return apply_hold(d, t, h, view, &stamp, phase_changed);
     }
-    if lifecycle.is_initial(&d.from_phase) && !lifecycle.is_initial(&d.phase) {
+    if from.initial && !to_def.initial {
         // Leaving the initial phase other than by a hold ends any wait.
         let st = &mut d.status;
         st.blocked_reason = None;

@@ -58,24 +58,22 @@ pub fn failed(
         st.consecutive_failures = Some(view.derived.consecutive_failures as i32);
     }
     if ends {
-        let started = st.start_time.as_ref().map(|s| s.0);
-        let duration = st.duration.clone();
-        let execution_name = st.execution_ref.as_ref().map(|r| r.name.clone());
-        let phase = d.phase.clone();
-        d.audit.push(audit::record(
+        let st = &d.status;
+        let record = audit::record(
             facts,
             &view.rules.summary,
             audit::WORKFLOW_FAILED,
             view.now,
             &AuditInput {
-                phase: &phase,
-                execution_name: execution_name.as_deref(),
-                started_at: started,
+                phase: &d.phase,
+                execution_name: st.execution_ref.as_ref().map(|r| r.name.as_str()),
+                started_at: st.start_time.as_ref().map(|s| s.0),
                 completed_at: Some(done),
-                duration: duration.as_deref(),
+                duration: st.duration.as_deref(),
                 failure: Some(&outcome),
             },
-        ));
+        );
+        d.audit.push(record);
     }
     d.failure = Some(outcome);
     Ok(())
@@ -91,24 +89,23 @@ pub fn completed(d: &mut Decision, view: &FactView<'_>) {
         .start_time
         .as_ref()
         .map(|s| go_duration(between(s.0, done)));
-    st.duration = duration.clone();
-    let started = st.start_time.as_ref().map(|s| s.0);
-    let execution_name = st.execution_ref.as_ref().map(|r| r.name.clone());
-    let phase = d.phase.clone();
-    d.audit.push(audit::record(
+    st.duration = duration;
+    let st = &d.status;
+    let record = audit::record(
         facts,
         &view.rules.summary,
         audit::WORKFLOW_COMPLETED,
         view.now,
         &AuditInput {
-            phase: &phase,
-            execution_name: execution_name.as_deref(),
-            started_at: started,
+            phase: &d.phase,
+            execution_name: st.execution_ref.as_ref().map(|r| r.name.as_str()),
+            started_at: st.start_time.as_ref().map(|s| s.0),
             completed_at: Some(done),
-            duration: duration.as_deref(),
+            duration: st.duration.as_deref(),
             failure: None,
         },
-    ));
+    );
+    d.audit.push(record);
 }
 
 /// `executionStatus` from the execution's progress, when the object exists.

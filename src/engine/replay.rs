@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::record::primary_name;
 use super::scenario::{self, ScenarioError};
 use crate::api::WorkflowExecution;
-use crate::observe::{self, Capture, EnvFacts, Facts};
-use crate::rules::Lifecycle;
+use crate::observe::{self, Capture, EnvFacts, Facts, ReadEverything, RuleView};
+use crate::rules::RuleSet;
 
 /// Inputs given besides the captures.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,17 @@ pub struct Given {
     pub env: EnvFacts,
     /// `--now`.
     pub now: Option<Timestamp>,
+    /// `--facts`: observe every fact, read by the rules or not.
+    pub every_fact: bool,
+}
+
+/// What observe reads for `g`: what the rules read, or everything.
+fn view<'a>(rules: &'a RuleSet, everything: &'a ReadEverything<'a>, g: &Given) -> &'a dyn RuleView {
+    if g.every_fact {
+        everything
+    } else {
+        rules
+    }
 }
 
 /// Where the evaluation instant came from (stated in the output).
@@ -83,8 +94,16 @@ pub fn pick_now<'a>(
 }
 
 /// A WFE decided with no execution object (`dry-run --wfe FILE` alone).
-pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given, lifecycle: &Lifecycle) -> Replay {
-    let facts = scenario::facts_for(wfe, None, &[], &g.history, g.env.clone(), lifecycle);
+pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given, rules: &RuleSet) -> Replay {
+    let everything = ReadEverything(rules);
+    let facts = scenario::facts_for(
+        wfe,
+        None,
+        &[],
+        &g.history,
+        g.env.clone(),
+        view(rules, &everything, g),
+    );
     let json: Vec<Value> = std::iter::once(wfe)
         .chain(&g.history)
         .map(to_json)
@@ -99,15 +118,11 @@ pub fn replay_wfe(wfe: &WorkflowExecution, g: &Given, lifecycle: &Lifecycle) -> 
 }
 
 /// The inputs for one capture.
-/// The inputs for one capture (`lifecycle`: the rule set's phases).
-pub fn replay_capture(
-    c: &Capture,
-    g: &Given,
-    lifecycle: &Lifecycle,
-) -> Result<Replay, ScenarioError> {
+/// The inputs for one capture, observed for `rules`.
+pub fn replay_capture(c: &Capture, g: &Given, rules: &RuleSet) -> Result<Replay, ScenarioError> {
     match &c.info {
-        Some(info) => replay_live(c, info, g, lifecycle),
-        None => replay_plain(c, g, lifecycle),
+        Some(info) => replay_live(c, info, g, rules),
+        None => replay_plain(c, g, rules),
     }
 }
 
@@ -117,8 +132,9 @@ fn replay_live(
     c: &Capture,
     info: &observe::CaptureInfo,
     g: &Given,
-    lifecycle: &Lifecycle,
+    rules: &RuleSet,
 ) -> Result<Replay, ScenarioError> {
+    let everything = ReadEverything(rules);
     let mut subject = None;
     let mut history = g.history.clone();
     for v in &c.wfes {
@@ -149,7 +165,7 @@ fn replay_live(
         &c.children,
         &history,
         info.env.clone(),
-        lifecycle,
+        view(rules, &everything, g),
     );
     let mut json: Vec<Value> = vec![to_json(&wfe)];
     json.extend(history.iter().map(to_json));
@@ -164,7 +180,8 @@ fn replay_live(
 }
 
 /// A plain `kubectl get` capture: a Running WFE that owns it (or `--wfe`).
-fn replay_plain(c: &Capture, g: &Given, lifecycle: &Lifecycle) -> Result<Replay, ScenarioError> {
+fn replay_plain(c: &Capture, g: &Given, rules: &RuleSet) -> Result<Replay, ScenarioError> {
+    let everything = ReadEverything(rules);
     let primary = if g.wfe.is_some() {
         c.primary.clone()
     } else {
@@ -172,13 +189,13 @@ fn replay_plain(c: &Capture, g: &Given, lifecycle: &Lifecycle) -> Result<Replay,
     };
     let wfe = match &g.wfe {
         Some(w) => w.clone(),
-        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, lifecycle))
+        None => observe::wfe_from_value(&scenario::wfe_for_capture(&c.primary, &rules.lifecycle))
             .map_err(|e| {
-                ScenarioError(format!(
-                    "{}: cannot build a WorkflowExecution for the capture: {e}",
-                    c.file
-                ))
-            })?,
+            ScenarioError(format!(
+                "{}: cannot build a WorkflowExecution for the capture: {e}",
+                c.file
+            ))
+        })?,
     };
     let mut history = g.history.clone();
     for v in &c.wfes {
@@ -196,7 +213,7 @@ fn replay_plain(c: &Capture, g: &Given, lifecycle: &Lifecycle) -> Result<Replay,
         &c.children,
         &history,
         g.env.clone(),
-        lifecycle,
+        view(rules, &everything, g),
     );
     let mut json: Vec<Value> = g.wfe.iter().map(to_json).collect();
     json.extend(history.iter().map(to_json));

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use crate::api::WorkflowExecution;
-use crate::observe::{self, CreateRejection, EnvFacts, Facts, ObserveInput, Phases};
+use crate::observe::{self, CreateRejection, EnvFacts, Facts, ObserveInput, RuleView};
 use crate::rules::Lifecycle;
 
 /// Default target of offline WFEs.
@@ -315,7 +315,7 @@ pub fn facts_for(
     children: &[Value],
     history: &[WorkflowExecution],
     env: EnvFacts,
-    phases: &dyn Phases,
+    rules: &dyn RuleView,
 ) -> Facts {
     observe::observe(&ObserveInput {
         wfe,
@@ -323,7 +323,7 @@ pub fn facts_for(
         children,
         others: history,
         env,
-        phases,
+        rules,
     })
 }
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::facts::ExecutionFacts;
 use super::json::{kind, label, name, namespace, str_at, uid};
-use super::phases::Phases;
+use super::rule_view::RuleView;
 use super::{attach, job, tekton};
 use crate::api::WorkflowExecution;
 
@@ -23,7 +23,7 @@ pub fn execution_facts(
     wfe_name: &str,
     wfe_namespace: &str,
     others: &[WorkflowExecution],
-    phases: &dyn Phases,
+    rules: &dyn RuleView,
 ) -> ExecutionFacts {
     let mut out = ExecutionFacts::default();
     let Some(obj) = primary.filter(|p| p.is_object()) else {
@@ -34,9 +34,11 @@ pub fn execution_facts(
     out.name = name(obj).to_owned();
     out.namespace = namespace(obj).to_owned();
     out.api_version = str_at(obj, &["apiVersion"]).to_owned();
-    out.labels = string_map(obj.pointer("/metadata/labels"));
-    out.annotations = string_map(obj.pointer("/metadata/annotations"));
-    owner(obj, wfe_name, wfe_namespace, others, phases, &mut out);
+    if rules.reads_metadata() {
+        out.labels = string_map(obj.pointer("/metadata/labels"));
+        out.annotations = string_map(obj.pointer("/metadata/annotations"));
+    }
+    owner(obj, wfe_name, wfe_namespace, others, rules, &mut out);
 
     // Evidence belongs to this run only: children naming another object's
     // uid (an earlier run under the same name) are left out.
@@ -55,7 +57,7 @@ fn owner(
     wfe_name: &str,
     wfe_namespace: &str,
     others: &[WorkflowExecution],
-    phases: &dyn Phases,
+    rules: &dyn RuleView,
     out: &mut ExecutionFacts,
 ) {
     // An empty label value names nobody: the object is unlabelled. The
@@ -86,7 +88,7 @@ fn owner(
             && (owner_ns.is_empty() || w.metadata.namespace.as_deref().unwrap_or("") == owner_ns)
     });
     if let Some(w) = known {
-        out.owner_phase = super::wfe::phase_of(w, phases).to_owned();
+        out.owner_phase = super::wfe::phase_of(w, rules).to_owned();
     }
 }
 

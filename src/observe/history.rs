@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use crate::api::WorkflowExecution;
 
 use super::facts::Attempt;
-use super::phases::Phases;
+use super::rule_view::RuleView;
 use super::wfe::{clear_block, failure_reason, phase_of};
 
 /// The other WFEs (not `wfe` itself) with the same `spec.targetResource`:
@@ -15,7 +15,7 @@ use super::wfe::{clear_block, failure_reason, phase_of};
 pub fn history_facts(
     wfe: &WorkflowExecution,
     others: &[WorkflowExecution],
-    phases: &dyn Phases,
+    rules: &dyn RuleView,
 ) -> Vec<Attempt> {
     let me = (
         wfe.metadata.namespace.as_deref(),
@@ -26,12 +26,12 @@ pub fn history_facts(
         .iter()
         .filter(|o| &o.spec.target_resource == target)
         .filter(|o| (o.metadata.namespace.as_deref(), o.metadata.name.as_deref()) != me)
-        .map(|o| attempt(o, phases))
+        .map(|o| attempt(o, rules))
         .collect();
     out.sort_by(|a, b| {
         let (ta, tb) = (
-            phases.is_terminal_phase(&a.phase),
-            phases.is_terminal_phase(&b.phase),
+            rules.is_terminal_phase(&a.phase),
+            rules.is_terminal_phase(&b.phase),
         );
         let key = |x: &Attempt, terminal: bool| {
             let t = if terminal {
@@ -48,13 +48,13 @@ pub fn history_facts(
     out
 }
 
-fn attempt(w: &WorkflowExecution, phases: &dyn Phases) -> Attempt {
+fn attempt(w: &WorkflowExecution, rules: &dyn RuleView) -> Attempt {
     let status = w.status.as_ref();
     Attempt {
         name: w.metadata.name.clone().unwrap_or_default(),
         namespace: w.metadata.namespace.clone().unwrap_or_default(),
         uid: w.metadata.uid.clone().unwrap_or_default(),
-        phase: phase_of(w, phases).to_owned(),
+        phase: phase_of(w, rules).to_owned(),
         reason: failure_reason(w).to_owned(),
         was_execution_failure: status
             .and_then(|s| s.failure_details.as_ref())

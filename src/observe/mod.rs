@@ -16,7 +16,7 @@ mod history;
 mod job;
 mod json;
 mod lock;
-mod phases;
+mod rule_view;
 mod tekton;
 mod tekton_runs;
 mod timestamps;
@@ -35,7 +35,7 @@ pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;
 pub use history::history_facts;
 pub use lock::lock_name;
-pub use phases::Phases;
+pub use rule_view::{ReadEverything, RuleView};
 pub use wfe::{phase_of, target_shape, wfe_facts};
 
 use crate::api::WorkflowExecution;
@@ -51,23 +51,23 @@ pub struct ObserveInput<'a> {
     /// Other WorkflowExecutions (any target; history keeps the same-target ones).
     pub others: &'a [WorkflowExecution],
     pub env: EnvFacts,
-    /// The lifecycle's initial and terminal phases (the rule set's).
-    pub phases: &'a dyn Phases,
+    /// The rule set: its initial and terminal phases, what it reads.
+    pub rules: &'a dyn RuleView,
 }
 
 /// The facts the rules read for one WorkflowExecution.
 pub fn observe(input: &ObserveInput) -> Facts {
-    let wfe = wfe_facts(input.wfe, input.phases);
+    let wfe = wfe_facts(input.wfe, input.rules);
     let execution = execution_facts(
         input.execution,
         input.children,
         &wfe.name,
         &wfe.namespace,
         input.others,
-        input.phases,
+        input.rules,
     );
     Facts {
-        history: history_facts(input.wfe, input.others, input.phases),
+        history: history_facts(input.wfe, input.others, input.rules),
         wfe,
         execution,
         env: input.env.clone(),

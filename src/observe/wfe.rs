@@ -3,22 +3,27 @@
 use crate::api::{WorkflowExecution, CLEAR_BLOCK_ANNOTATION};
 
 use super::facts::WfeFacts;
-use super::phases::Phases;
+use super::rule_view::RuleView;
 
 /// `status.phase`, with an empty or missing phase read as the lifecycle's
 /// initial phase.
-pub fn phase_of<'a>(wfe: &'a WorkflowExecution, phases: &'a dyn Phases) -> &'a str {
+pub fn phase_of<'a>(wfe: &'a WorkflowExecution, rules: &'a dyn RuleView) -> &'a str {
     match wfe.status.as_ref().and_then(|s| s.phase.as_deref()) {
-        None | Some("") => phases.initial_phase(),
+        None | Some("") => rules.initial_phase(),
         Some(p) => p,
     }
 }
 
-/// A map of metadata (labels, annotations), empty when absent.
+/// A map of metadata (labels, annotations): empty when absent, or when no
+/// rule reads it.
 fn metadata_map(
+    rules: &dyn RuleView,
     m: Option<&std::collections::BTreeMap<String, String>>,
 ) -> std::collections::BTreeMap<String, String> {
-    m.cloned().unwrap_or_default()
+    match m {
+        Some(m) if rules.reads_metadata() => m.clone(),
+        _ => Default::default(),
+    }
 }
 
 /// `kubernaut.ai/clear-block` annotation value, `""` when absent.
@@ -48,7 +53,7 @@ pub fn target_shape(target: &str) -> (i64, i64) {
     (parts, empty)
 }
 
-pub fn wfe_facts(wfe: &WorkflowExecution, phases: &dyn Phases) -> WfeFacts {
+pub fn wfe_facts(wfe: &WorkflowExecution, rules: &dyn RuleView) -> WfeFacts {
     let meta = &wfe.metadata;
     let spec = &wfe.spec;
     let wr = &spec.workflow_ref;
@@ -62,9 +67,9 @@ pub fn wfe_facts(wfe: &WorkflowExecution, phases: &dyn Phases) -> WfeFacts {
         generation: meta.generation.unwrap_or(0),
         created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
         deleting: meta.deletion_timestamp.is_some(),
-        phase: phase_of(wfe, phases).to_owned(),
-        labels: metadata_map(meta.labels.as_ref()),
-        annotations: metadata_map(meta.annotations.as_ref()),
+        phase: phase_of(wfe, rules).to_owned(),
+        labels: metadata_map(rules, meta.labels.as_ref()),
+        annotations: metadata_map(rules, meta.annotations.as_ref()),
         target_resource: spec.target_resource.clone(),
         workflow_id: wr.workflow_id.clone(),
         workflow_name: wr.workflow_name.clone(),

@@ -427,6 +427,7 @@ fn load_inner(
     }
     warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     warnings.dedup();
+    let reads_metadata = super::reads::reads_metadata(&lifecycle, &classification, &summary);
     Ok(RuleSet {
         revision: revision_of(&files),
         files: infos,
@@ -439,6 +440,7 @@ fn load_inner(
         tests,
         warnings,
         sandbox: Arc::new(sandbox),
+        reads_metadata,
     })
 }
 

@@ -16,6 +16,7 @@ mod load;
 pub mod matcher;
 mod model;
 mod names;
+mod reads;
 pub mod regex_budget;
 mod rhai_engine;
 mod rhai_time;

@@ -14,7 +14,7 @@ use super::rule_id::RuleId;
 use super::sandbox::{Sandbox, Script};
 use super::template::Template;
 use super::testcase::RuleTestDoc;
-use crate::observe::Phases;
+use crate::observe::RuleView;
 
 /// One file of the set, for `/rules` and `check` output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +42,8 @@ pub struct RuleSet {
     pub tests: Vec<RuleTestDoc>,
     pub warnings: Vec<Diagnostic>,
     pub sandbox: Arc<Sandbox>,
+    /// Some rule reads labels or annotations (observe copies them only then).
+    pub reads_metadata: bool,
 }
 
 /// A declared phase.
@@ -136,21 +138,28 @@ impl Lifecycle {
             .unwrap_or_else(|| self.initial())
     }
 
-    /// The declared spelling of `phase` (case-insensitive), if declared.
-    pub fn declared(&self, phase: &str) -> Option<&str> {
+    /// The declaration of `phase` (case-insensitive), if declared.
+    pub fn phase(&self, phase: &str) -> Option<&PhaseDef> {
         self.phases
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(phase))
-            .map(|p| p.name.as_str())
+    }
+
+    /// The declared spelling of `phase` (case-insensitive), if declared.
+    pub fn declared(&self, phase: &str) -> Option<&str> {
+        self.phase(phase).map(|p| p.name.as_str())
     }
 }
 
-impl Phases for Lifecycle {
+impl RuleView for RuleSet {
     fn initial_phase(&self) -> &str {
-        self.initial()
+        self.lifecycle.initial()
     }
     fn is_terminal_phase(&self, phase: &str) -> bool {
-        self.is_terminal(phase)
+        self.lifecycle.is_terminal(phase)
+    }
+    fn reads_metadata(&self) -> bool {
+        self.reads_metadata
     }
 }
 
@@ -182,9 +191,17 @@ pub struct EventSpec {
 }
 
 /// One entry of a transition's `conditions`: set a status condition, or
-/// remove one. Entries apply in order.
+/// remove one, when its guard holds. Entries apply in order.
 #[derive(Debug, Clone)]
-pub enum ConditionEdit {
+pub struct ConditionEdit {
+    /// Apply the entry only when this holds (native matcher).
+    pub when: Option<Matcher>,
+    pub change: ConditionChange,
+}
+
+/// What a condition entry does.
+#[derive(Debug, Clone)]
+pub enum ConditionChange {
     Set(ConditionSpec),
     Remove(String),
 }

@@ -156,17 +156,15 @@ impl Template {
         }
     }
 
-    /// The text of a template without placeholders or expression.
-    pub fn literal_text(&self) -> Option<String> {
+    /// The text of a template without placeholders or expression (rendered
+    /// without work or allocation).
+    pub fn as_literal(&self) -> Option<&str> {
         match &self.body {
-            Body::Parts(parts) => parts
-                .iter()
-                .map(|p| match p {
-                    Part::Text(t) => Some(t.as_str()),
-                    Part::Fact(..) => None,
-                })
-                .collect::<Option<Vec<&str>>>()
-                .map(|v| v.concat()),
+            Body::Parts(parts) => match parts.as_slice() {
+                [] => Some(""),
+                [Part::Text(t)] => Some(t.as_str()),
+                _ => None,
+            },
             Body::Expr(_) => None,
         }
     }

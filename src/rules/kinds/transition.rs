@@ -13,8 +13,8 @@ use crate::rules::expr_check;
 use crate::rules::fields::{list, one_or_many, string, Fields};
 use crate::rules::matcher::{Matcher, Subject};
 use crate::rules::model::{
-    ConditionEdit, ConditionSpec, EffectKind, EventSpec, FailureSpec, HoldSpec, HoldUntil,
-    ProgressStatus, Transition,
+    ConditionChange, ConditionEdit, ConditionSpec, EffectKind, EventSpec, FailureSpec, HoldSpec,
+    HoldUntil, ProgressStatus, Transition,
 };
 use crate::rules::template::Template;
 use crate::rules::yaml::{Kind, Node, Pos};
@@ -351,13 +351,20 @@ fn condition_type(n: &Node, d: &mut Diags) -> Option<String> {
 }
 
 fn condition(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<ConditionEdit> {
+    let when = match n.get("when") {
+        Some(w) => Some(matcher(w, Subject::Facts, doc, d)?),
+        None => None,
+    };
     if let Some(r) = n.get("remove") {
-        Fields::new(n, &["remove"], "a condition removal", d)?;
-        return condition_type(r, d).map(ConditionEdit::Remove);
+        Fields::new(n, &["remove", "when"], "a condition removal", d)?;
+        return condition_type(r, d).map(|t| ConditionEdit {
+            when,
+            change: ConditionChange::Remove(t),
+        });
     }
     let f = Fields::new(
         n,
-        &["type", "status", "reason", "message", "remove"],
+        &["type", "status", "reason", "message", "when", "remove"],
         "a condition",
         d,
     )?;
@@ -375,12 +382,15 @@ fn condition(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<ConditionEdit> {
         Some(m) => template(m, doc, d),
         None => Some(Template::literal("")),
     };
-    Some(ConditionEdit::Set(ConditionSpec {
-        type_: type_?,
-        status: status?,
-        reason: reason?,
-        message: message?,
-    }))
+    Some(ConditionEdit {
+        when,
+        change: ConditionChange::Set(ConditionSpec {
+            type_: type_?,
+            status: status?,
+            reason: reason?,
+            message: message?,
+        }),
+    })
 }
 
 /// `True`, `False` or `Unknown` (YAML booleans are accepted for the first two).

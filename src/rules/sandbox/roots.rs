@@ -92,7 +92,15 @@ pub(super) fn scan_roots(src: &str) -> (Vec<Root>, Vec<Fact>) {
                     (Root::Now, _) => Some("now".to_string()),
                     (Root::History, Some(HISTORY_ITEMS_KEY)) => Some("history".to_string()),
                     (_, Some(f)) => Some(format!("{}.{f}", root.name())),
-                    (_, None) => None,
+                    (_, None) => {
+                        // The whole root (`f(wfe)`): it may read any of its facts.
+                        for fact in facts_of(root) {
+                            if !facts.contains(&fact) {
+                                facts.push(fact);
+                            }
+                        }
+                        None
+                    }
                 };
                 if let Some(fact) = path.as_deref().and_then(Fact::from_path) {
                     if !facts.contains(&fact) {
@@ -107,9 +115,18 @@ pub(super) fn scan_roots(src: &str) -> (Vec<Root>, Vec<Fact>) {
     (roots, facts)
 }
 
+/// Every fact under a root.
+fn facts_of(root: Root) -> impl Iterator<Item = Fact> {
+    let prefix = format!("{}.", root.name());
+    Fact::ALL.iter().copied().filter(move |f| {
+        let p = f.path();
+        p.starts_with(&prefix) || (root == Root::History && p == "history")
+    })
+}
+
 /// The field read right after a root: `.field`, or `["field"]` (the way to
 /// read a field named like a Rhai keyword, such as `until`).
-pub(crate) fn read_field(bytes: &[u8], mut i: usize) -> Option<&str> {
+fn read_field(bytes: &[u8], mut i: usize) -> Option<&str> {
     if bytes.get(i..i + 2) == Some(b"[\"") {
         let start = i + 2;
         let len = bytes[start..].iter().position(|&b| b == b'"')?;
