@@ -10,6 +10,7 @@ use super::audit::{AuditConditions, AuditSink};
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::ReconcileHooks;
+use super::shadow::Shadow;
 use super::stores::Stores;
 use crate::rules::RuleSet;
 
@@ -62,6 +63,8 @@ pub struct Context {
     pub(crate) events: EventPublisher,
     /// `AuditRecorded` conditions owed to WFEs by earlier reconciles.
     pub(crate) audit_conditions: AuditConditions,
+    /// A candidate rule set evaluated beside `rules`, never applied.
+    pub shadow: Option<Arc<Shadow>>,
 }
 
 impl Context {

@@ -82,7 +82,8 @@ async fn reconcile_one(
     apply::apply(ctx, wfe, observed, decision).await
 }
 
-/// observe + decide with the current rule set.
+/// observe + decide with the current rule set (and, when configured, the
+/// candidate in shadow, compared and never applied).
 pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed) -> Decision {
     let facts = observe::observe(&ObserveInput {
         wfe,
@@ -92,9 +93,15 @@ pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed
         env: observed.env.clone(),
     });
     let rules = ctx.rules.load();
+    let now = Timestamp::now();
     let started = Instant::now();
-    let decision = engine::decide(&facts, &rules, Timestamp::now());
+    let decision = engine::decide(&facts, &rules, now);
     ctx.hooks.decided(&decision, started.elapsed());
+    if let Some(shadow) = &ctx.shadow {
+        // The same facts and instant: only the rule set differs.
+        let execution = observed.execution_json.as_ref();
+        shadow.evaluate(ctx.hooks.as_ref(), execution, &facts, now, &decision);
+    }
     if let Some(err) = &decision.rules_error {
         tracing::warn!(
             wfe = %format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),

@@ -20,6 +20,7 @@ use super::error::ControllerError;
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::{NoopHooks, ReconcileHooks};
+use super::shadow::Shadow;
 use super::reconcile::{error_policy, reconcile};
 use super::watches;
 use crate::api::WorkflowExecution;
@@ -33,6 +34,9 @@ pub struct ControllerOptions {
     /// Per-object retry backoff for failed reconciles.
     pub backoff_base: std::time::Duration,
     pub backoff_max: std::time::Duration,
+    /// A candidate rule set to evaluate beside the active one on every
+    /// decision (never applied); `None`: no extra decision.
+    pub shadow: Option<Arc<Shadow>>,
 }
 
 impl Default for ControllerOptions {
@@ -42,6 +46,7 @@ impl Default for ControllerOptions {
             hooks: Arc::new(NoopHooks),
             backoff_base: std::time::Duration::from_secs(1),
             backoff_max: std::time::Duration::from_secs(300),
+            shadow: None,
         }
     }
 }
@@ -139,6 +144,7 @@ pub async fn spawn_controller(
         backoff: FailureBackoff::new(options.backoff_base, options.backoff_max),
         config: config.clone(),
         audit_conditions: Default::default(),
+        shadow: options.shadow,
     });
 
     let controller = controller
