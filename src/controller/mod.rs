@@ -29,7 +29,7 @@ pub use error_policy::FailureBackoff;
 pub use events::REPORTING_CONTROLLER;
 pub use hooks::{NoopHooks, ReconcileHooks, ReconcileOutcome};
 pub use leader::{run_leader_election, LeaderError, LeaderStatus, LeaseLock, LeaseSettings};
-pub use shadow::{Shadow, SHADOW_RECORDS};
 pub use run::{
     run_controller, spawn_controller, ControllerHandle, ControllerOptions, ReconcileAllTrigger,
 };
+pub use shadow::{Shadow, SHADOW_RECORDS};

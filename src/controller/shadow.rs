@@ -80,7 +80,10 @@ impl Shadow {
         let started = Instant::now();
         let shadow = engine::decide(facts, &candidate, now);
         let elapsed = started.elapsed();
-        let source = format!("WorkflowExecution/{}/{}", facts.wfe.namespace, facts.wfe.name);
+        let source = format!(
+            "WorkflowExecution/{}/{}",
+            facts.wfe.namespace, facts.wfe.name
+        );
         let primary = execution.and_then(primary_name);
         let diff = engine::diff(&source, primary, facts, now, active, &shadow);
         hooks.shadow_evaluated(diff.as_ref(), elapsed);
@@ -220,10 +223,21 @@ mod tests {
         assert_eq!(d.candidate_revision, cand_rev);
         let phase: &FieldChange = &d.changes[0];
         assert_eq!(phase.field.name(), "phase");
-        assert_eq!((phase.base.as_str(), phase.candidate.as_str()), (Some("Pending"), Some("Running")));
+        assert_eq!(
+            (phase.base.as_str(), phase.candidate.as_str()),
+            (Some("Pending"), Some("Running"))
+        );
         // The record is the `diff -o json` line.
         let json = serde_json::to_value(d).unwrap();
-        for key in ["source", "primary", "wfe", "now", "baseRevision", "candidateRevision", "changes"] {
+        for key in [
+            "source",
+            "primary",
+            "wfe",
+            "now",
+            "baseRevision",
+            "candidateRevision",
+            "changes",
+        ] {
             assert!(json.get(key).is_some(), "{key} missing: {json}");
         }
     }

@@ -96,7 +96,10 @@ mod tests {
         m.observe(Some(&d));
         m.observe(None);
         let get = |f: Field| m.disagreements.with_label_values(&[f.name()]).get();
-        assert_eq!((get(Field::Phase), get(Field::Hold), get(Field::Reason)), (1, 1, 0));
+        assert_eq!(
+            (get(Field::Phase), get(Field::Hold), get(Field::Reason)),
+            (1, 1, 0)
+        );
         assert_eq!(m.decisions.with_label_values(&["differ"]).get(), 1);
         assert_eq!(m.decisions.with_label_values(&["agree"]).get(), 1);
         let families = registry.gather();
