@@ -738,3 +738,47 @@ fn run_refuses_a_missing_shadow_directory_two_shadow_sources_and_the_active_set_
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("is not NAMESPACE/NAME"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_directory_goes_through_the_same_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("candidate");
+    let good = exit_42_is_configuration_error();
+    let mut volume = atomic_writer::ConfigMapVolume::create(&dir, &good).unwrap();
+    let shadow = Shadow::default();
+    let options = ReloadOptions {
+        debounce: Duration::from_millis(30),
+        ..ReloadOptions::default()
+    };
+    let handle = Reloader::spawn_shadow(
+        RulesSource::Directory(dir.clone()),
+        options,
+        shadow.candidate_slot(),
+    );
+    assert!(handle.settled(T).await);
+    let good_revision = revision_of(&good);
+    assert_eq!(
+        handle.candidate().map(|c| c.revision.clone()),
+        Some(good_revision.clone())
+    );
+    let status = handle.status();
+    assert_eq!(status.directory.as_deref(), Some(dir.to_str().unwrap()));
+    assert!(status.config_map.is_none());
+    assert!(status.rule_test_gate);
+
+    // A kubelet-style swap to a set whose own tests fail: refused, kept.
+    volume.write(&breaking_its_tests(&good)).unwrap();
+    eventually("the refusal", T, || async {
+        handle.status().reloads.failure == 1
+    })
+    .await;
+    let status = handle.status();
+    assert_eq!(status.candidate.map(|c| c.revision), Some(good_revision));
+    assert!(status
+        .last_error
+        .expect("lastError")
+        .locations
+        .iter()
+        .any(|l| l.file.ends_with(".test.yaml")));
+    handle.shutdown().await;
+}
