@@ -61,9 +61,10 @@ impl Shadow {
     }
 
     /// Decide with the candidate on the facts and instant the active
-    /// decision was made on, and compare. No candidate, or a candidate with
-    /// the active revision (it cannot differ), costs nothing.
-    pub(crate) fn evaluate(
+    /// decision was made on, and compare (the controller calls this right
+    /// after the active decision, wherever that runs). No candidate, or a
+    /// candidate with the active revision (it cannot differ), costs nothing.
+    pub fn evaluate(
         &self,
         hooks: &dyn ReconcileHooks,
         execution: Option<&Value>,
