@@ -109,7 +109,7 @@ fn per_decision() -> Result<(), BoxError> {
         let f = facts();
         let d = decide(&f, &set, now);
         s.evaluate(&NoopHooks, Some(&primary), &f, now, &d);
-        (!s.recent().is_empty()) == want
+        s.recent().is_empty() != want
     };
     if !check(&agree, false) || !check(&differ, true) {
         return Err("a candidate does not (dis)agree as the bench assumes".into());

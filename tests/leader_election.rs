@@ -91,6 +91,7 @@ impl Replica {
                 hooks: hooks.clone(),
                 backoff_base: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(2),
+                ..Default::default()
             };
             let config = ControllerConfig {
                 execution_namespace: EXEC_NS.into(),
