@@ -2,7 +2,10 @@
 //! 1. observe + decide for a failed three-task PipelineRun (median, p99),
 //!    beside the same classification hand-written in Rust;
 //! 2. dry-run throughput (parse + observe + decide + JSON) over 1,000
-//!    captures of about 4 KB on one thread.
+//!    captures of about 4 KB on one thread;
+//! 3. placement (issue 13): decide inline on an async worker against on
+//!    tokio's blocking pool, as the controller runs it: the cost per
+//!    decision, and how long a hostile decision stalls other work.
 //!
 //! Run: `cargo bench --bench decide`
 
@@ -188,5 +191,137 @@ fn main() {
         bytes / texts.len(),
         el,
         lines as f64 / el.as_secs_f64()
+    );
+
+    yaml_readers(&texts);
+    placement(&set, &facts, now);
+}
+
+/// The YAML reader of captures (budgeted, duplicate keys refused) against
+/// serde_yaml's, over the same texts.
+fn yaml_readers(texts: &[&(String, String)]) {
+    use serde::Deserialize;
+    let bytes: usize = texts.iter().map(|t| t.1.len()).sum();
+    let mb = bytes as f64 / 1e6;
+    let t = Instant::now();
+    for (_, text) in texts {
+        black_box(wfe_engine::input::yaml::parse_documents(text).expect("yaml"));
+    }
+    let ours = t.elapsed();
+    let t = Instant::now();
+    for (_, text) in texts {
+        for doc in serde_yaml::Deserializer::from_str(text) {
+            black_box(Value::deserialize(doc).expect("yaml"));
+        }
+    }
+    let theirs = t.elapsed();
+    println!(
+        "YAML to JSON values, {mb:.1} MB: input::yaml {ours:?} ({:.1} MB/s), serde_yaml {theirs:?} ({:.1} MB/s)",
+        mb / ours.as_secs_f64(),
+        mb / theirs.as_secs_f64()
+    );
+}
+
+/// Section 3: what running `decide` on the blocking pool costs, and what it
+/// buys.
+fn placement(set: &rules::RuleSet, facts: &observe::Facts, now: jiff::Timestamp) {
+    use std::sync::Arc;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let set = Arc::new(set.clone());
+    let n = 20_000;
+    let per_decision = |label: &str, el: Duration| {
+        let each = el / n as u32;
+        println!("decide {label}: {n} decisions from 64 tasks in {el:?} → {each:?} each");
+        each
+    };
+    // 64 concurrent "reconciles" (the default concurrency) share n decisions.
+    let inline = rt.block_on(async {
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (set, facts) = (set.clone(), facts.clone());
+                tokio::spawn(async move {
+                    for _ in 0..n / 64 {
+                        black_box(decide(&facts.clone(), &set, now));
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        t.elapsed()
+    });
+    let pooled = rt.block_on(async {
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (set, facts) = (set.clone(), facts.clone());
+                tokio::spawn(async move {
+                    for _ in 0..n / 64 {
+                        let (set, facts) = (set.clone(), facts.clone());
+                        let d = tokio::task::spawn_blocking(move || decide(&facts, &set, now));
+                        black_box(d.await.expect("decide"));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        t.elapsed()
+    });
+    let a = per_decision("inline on the async workers", inline);
+    let b = per_decision("on the blocking pool (controller)", pooled);
+    println!(
+        "  blocking-pool cost: {:.2}x the inline time per decision (+{:?})",
+        b.as_secs_f64() / a.as_secs_f64(),
+        b.saturating_sub(a)
+    );
+
+    // A hostile decision that uses its whole budget, on a one-worker runtime:
+    // how late does a 1 ms timer of another task fire?
+    let rt1 = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stall = |pool: bool| {
+        rt1.block_on(async {
+            let hostile = async move {
+                let spin = || {
+                    let t = Instant::now();
+                    while t.elapsed() < rules::sandbox::DECISION_TIME_LIMIT {
+                        std::hint::spin_loop();
+                    }
+                };
+                if pool {
+                    tokio::task::spawn_blocking(spin).await.expect("spin");
+                } else {
+                    spin();
+                }
+            };
+            // Both are reconciles on the runtime; the second only sleeps 1 ms.
+            let t = Instant::now();
+            let h = tokio::spawn(hostile);
+            let other = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                t.elapsed()
+            });
+            let late = other.await.expect("other");
+            h.await.expect("hostile");
+            late
+        })
+    };
+    println!(
+        "a {:?} hostile decision delays another task's 1 ms timer to {:?} inline, {:?} on the blocking pool",
+        rules::sandbox::DECISION_TIME_LIMIT,
+        stall(false),
+        stall(true)
     );
 }

@@ -30,6 +30,7 @@ use wfe_engine::controller::{
     spawn_controller, ControllerConfig, ControllerOptions, NoopHooks, ReconcileHooks,
     ReconcileOutcome, Shadow,
 };
+use wfe_engine::engine::record::primary_name;
 use wfe_engine::engine::{decide, scenario, Decision, DecisionDiff};
 use wfe_engine::observe::{self, EnvFacts};
 use wfe_engine::rules::{self, RuleSet, SourceFile};
@@ -108,7 +109,7 @@ fn per_decision() -> Result<(), BoxError> {
     let check = |s: &Shadow, want: bool| {
         let f = facts();
         let d = decide(&f, &set, now);
-        s.evaluate(&NoopHooks, Some(&primary), &f, now, &d);
+        s.evaluate(&NoopHooks, primary_name(&primary), &f, now, &d);
         s.recent().is_empty() != want
     };
     if !check(&agree, false) || !check(&differ, true) {
@@ -120,7 +121,7 @@ fn per_decision() -> Result<(), BoxError> {
         let f = facts();
         let d: Decision = decide(black_box(&f), &set, now);
         if let Some(s) = shadow {
-            s.evaluate(&NoopHooks, Some(&primary), &f, now, &d);
+            s.evaluate(&NoopHooks, primary_name(&primary), &f, now, &d);
         }
         black_box(d);
     };

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod execute;
+pub mod input;
 pub mod observe;
 pub mod reload;
 pub mod rules;

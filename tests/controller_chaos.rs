@@ -6,7 +6,8 @@
 //! determine whatever the timing: each next WFE is created only once the
 //! previous step is visible in the API, and every race the chaos can cause
 //! (a stale cache, a lost reply, a restart between two writes) must resolve
-//! to the same phase. Five scripts, 20 targets each, 5 WFEs per target:
+//! to the same phase. Five scripts, 20 targets each, 5 WFEs per target
+//! (two more, the lock-reuse ones, run in their own test):
 //!
 //! - `dedup-tekton` / `dedup-job`: w0 runs for seconds; w1, w2 are created
 //!   while it runs → `Deduplicated`; w3 after w0 completed (cooldown hold,
@@ -19,6 +20,12 @@
 //!   `PreviousExecutionFailed`; w0 is deleted (finalizer cleanup); w2 →
 //!   Completed; w3 has no engine → `ConfigurationError`; w4 → Completed
 //!   after a backoff hold.
+//! - `reuse-job` / `reuse-tekton`: the lock name is reused while the
+//!   previous run's children linger (garbage collection is asynchronous):
+//!   w0 fails with exit 4 and is cleared; w1's pod is refused at admission
+//!   (no pod of its own: a pre-execution failure that blocks nothing);
+//!   w2..w4 complete. A failure read from the previous run's pods or
+//!   TaskRuns would give w1 exit 4 and block w2.
 
 #[path = "controller_harness/mod.rs"]
 mod harness;
@@ -39,10 +46,14 @@ use support::{Emulator, Verb};
 use tokio::sync::watch;
 use wfe_engine::api::WorkflowExecution;
 
-const TARGETS: usize = 100;
+/// Targets per script.
+const PER_SCRIPT: usize = 20;
 const PER_TARGET: usize = 5;
 /// How long the whole workload may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(120);
+/// Asynchronous garbage collection: children of a deleted execution object
+/// linger this long (and a deleted Job's pods hold their tracking finalizer).
+const GC_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Script {
@@ -51,6 +62,8 @@ enum Script {
     BlockClear,
     Exhausted,
     DeleteUnblock,
+    ReuseJob,
+    ReuseTekton,
 }
 
 const SCRIPTS: [Script; 5] = [
@@ -60,6 +73,9 @@ const SCRIPTS: [Script; 5] = [
     Script::Exhausted,
     Script::DeleteUnblock,
 ];
+
+/// The lock-reuse scripts, run in `chaos_lock_reuse_while_children_linger`.
+const REUSE: [Script; 2] = [Script::ReuseJob, Script::ReuseTekton];
 
 impl Script {
     /// The end state the rules give each WFE of the script: phase and
@@ -94,6 +110,19 @@ impl Script {
                 f("ConfigurationError"),
                 C,
             ],
+            Script::ReuseJob => [f("TaskFailed"), f("DeadlineExceeded"), C, C, C],
+            Script::ReuseTekton => [f("TaskFailed"), f("Forbidden"), C, C, C],
+        }
+    }
+
+    /// The exit code each failed WFE of the script must report (its own
+    /// run's, whatever lingers from the previous run on the same lock).
+    fn exit_codes(self) -> [Option<i32>; PER_TARGET] {
+        match self {
+            Script::BlockClear => [Some(2), None, None, None, None],
+            Script::DeleteUnblock => [Some(3), None, None, None, None],
+            Script::ReuseJob | Script::ReuseTekton => [Some(4), None, None, None, None],
+            _ => [None; PER_TARGET],
         }
     }
 
@@ -105,12 +134,13 @@ impl Script {
             }
             Script::Exhausted => [true, true, true, false, false],
             Script::DeleteUnblock => [true, false, true, false, true],
+            Script::ReuseJob | Script::ReuseTekton => [true; PER_TARGET],
         }
     }
 
     fn engine(self) -> &'static str {
         match self {
-            Script::DedupJob | Script::DeleteUnblock => "job",
+            Script::DedupJob | Script::DeleteUnblock | Script::ReuseJob => "job",
             _ => "tekton",
         }
     }
@@ -260,6 +290,17 @@ async fn run_script(d: Driver, t: usize, script: Script) {
                 d.terminal(&n(j)).await;
             }
         }
+        Script::ReuseJob | Script::ReuseTekton => {
+            d.create(doc(t, 0, script, Some("failed:4"))).await;
+            d.terminal(&n(0)).await;
+            d.clear_block(&n(0)).await;
+            d.create(doc(t, 1, script, Some("forbidden"))).await;
+            d.terminal(&n(1)).await;
+            for j in 2..PER_TARGET {
+                d.create(doc(t, j, script, None)).await;
+                d.terminal(&n(j)).await;
+            }
+        }
         Script::DeleteUnblock => {
             d.create(doc(t, 0, script, Some("failed:3"))).await;
             d.terminal(&n(0)).await;
@@ -312,6 +353,21 @@ fn spawn_snapshots(emu: &Emulator) -> (watch::Receiver<Snapshot>, tokio::task::J
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_500_wfes_100_targets_faults_and_restarts() {
+    chaos(&SCRIPTS).await;
+}
+
+/// A lock name reused while the previous run's pods and TaskRuns linger:
+/// a failure must never be read from them (children attach to their run by
+/// owner uid in the controller's stores and fresh reads, issue 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_lock_reuse_while_children_linger() {
+    chaos(&REUSE).await;
+}
+
+/// Every script of `scripts` on `PER_SCRIPT` targets each, under faults,
+/// closed watches, asynchronous GC and three controller kills.
+async fn chaos(plan: &[Script]) {
+    let targets = plan.len() * PER_SCRIPT;
     let started = Instant::now();
     let mut h = Harness::start_with(Options {
         times: RuleTimes {
@@ -322,8 +378,11 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
         },
         sim: SimConfig {
             step_delay: Duration::from_millis(20),
+            // Tekton's default hour passes in 36 s: longer than any run here.
+            time_scale: 0.01,
             ..Default::default()
         },
+        emulator: Emulator::builder().realistic().gc_delay(Some(GC_DELAY)),
         ..Default::default()
     })
     .await;
@@ -338,8 +397,8 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
         snap,
     };
     let mut scripts = tokio::task::JoinSet::new();
-    for t in 0..TARGETS {
-        let script = SCRIPTS[t % SCRIPTS.len()];
+    for t in 0..targets {
+        let script = plan[t % plan.len()];
         scripts.spawn(run_script(driver.clone(), t, script));
     }
 
@@ -408,9 +467,12 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
         .map(|w| (w.metadata.name.clone().unwrap_or_default(), w))
         .collect();
     let mut wrong = Vec::new();
+    // Failures classified from another run's children (the lock name is
+    // reused while the previous run's pods and TaskRuns linger).
+    let mut foreign = Vec::new();
     let (mut tekton_starts, mut job_starts) = (0, 0);
-    for t in 0..TARGETS {
-        let script = SCRIPTS[t % SCRIPTS.len()];
+    for t in 0..targets {
+        let script = plan[t % plan.len()];
         for (j, (expect, starts)) in script.expected().iter().zip(script.starts()).enumerate() {
             let n = name(t, j);
             if starts {
@@ -436,6 +498,20 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
                 ));
             }
             let st = w.status.clone().unwrap_or_default();
+            let code = st.failure_details.as_ref().and_then(|d| d.exit_code);
+            let was = st.failure_details.as_ref().map(|d| d.was_execution_failure);
+            let reused_refusal = matches!(script, Script::ReuseJob | Script::ReuseTekton) && j == 1;
+            if reused_refusal && was != Some(false) {
+                foreign.push(format!(
+                    "{n} ({script:?}): wasExecutionFailure {was:?}, but its own run never started"
+                ));
+            }
+            if code != script.exit_codes()[j] {
+                foreign.push(format!(
+                    "{n} ({script:?}): exit code {code:?}, its own run: {:?}",
+                    script.exit_codes()[j]
+                ));
+            }
             if st.start_time.is_some() != starts {
                 wrong.push(format!("{n} ({script:?}): startTime {:?}", st.start_time));
             }
@@ -447,7 +523,14 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert_eq!(all.len(), TARGETS * PER_TARGET - TARGETS / SCRIPTS.len());
+    assert!(
+        foreign.is_empty(),
+        "{} WFEs classified from another run's children:\n{}",
+        foreign.len(),
+        foreign.join("\n")
+    );
+    let deleted = plan.iter().filter(|s| s.expected()[0].is_none()).count() * PER_SCRIPT;
+    assert_eq!(all.len(), targets * PER_TARGET - deleted);
 
     // Exactly one execution object per started WFE: every started WFE has
     // one (it started), and the successful creates add up to no more.
@@ -466,7 +549,7 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
         .iter()
         .filter(|r| r.event_type.ends_with("workflow.completed"))
         .count();
-    let expected_completed = SCRIPTS
+    let expected_completed = plan
         .iter()
         .map(|s| {
             s.expected()
@@ -475,7 +558,7 @@ async fn chaos_500_wfes_100_targets_faults_and_restarts() {
                 .count()
         })
         .sum::<usize>()
-        * (TARGETS / SCRIPTS.len());
+        * PER_SCRIPT;
     assert!(
         completed <= expected_completed,
         "{completed} completion records"

@@ -20,7 +20,7 @@ fn pipeline_run(name: &str, labels: serde_json::Value, scenario: &str) -> Dynami
     serde_json::from_value(json!({
         "apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
         "metadata": {"name": name, "namespace": EXEC_NS, "labels": labels},
-        "spec": {"params": [{"name": "SIM_SCENARIO", "value": scenario}]}
+        "spec": {"pipelineRef": {"name": "workflow"}, "params": [{"name": "SIM_SCENARIO", "value": scenario}]}
     }))
     .unwrap()
 }

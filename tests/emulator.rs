@@ -1273,8 +1273,9 @@ async fn simulator_plays_job_scenarios() {
         ("job-late", "timeout", "Failed", "DeadlineExceeded"),
         ("job-pull", "imagepull", "Failed", "DeadlineExceeded"),
     ] {
+        // A 60 s deadline passes in 0.12 s on the simulator's clock.
         let job: Job = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "workflow", "image": "img",
+            "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 60, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "workflow", "image": "img",
                 "env": [{"name": "SIM_SCENARIO", "value": scenario}]}]}}}})).unwrap();
         jobs.create(&PostParams::default(), &job).await.unwrap();
         eventually(&format!("{name} ends"), Duration::from_secs(10), || {

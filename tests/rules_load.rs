@@ -73,7 +73,7 @@ fn minimal_set_loads_from_disk() {
     assert_eq!(set.lifecycle.transitions[1].to, None);
     assert_eq!(
         set.lifecycle.transitions[1].hold.as_ref().unwrap().until,
-        Fact::BackoffUntil
+        Some(Fact::BackoffUntil)
     );
     assert_eq!(set.classification.rules.len(), 3);
     assert_eq!(set.backoff.base, Duration::from_secs(60));

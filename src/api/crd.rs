@@ -8,6 +8,9 @@ use super::WorkflowExecution;
 
 /// Message of the CEL rule that keeps the spec immutable.
 pub const SPEC_IMMUTABLE_MESSAGE: &str = "spec is immutable after creation (ADR-001)";
+/// Longest WFE name: event names are `<name>.<16 hex>` and must stay DNS
+/// subdomains (≤ 253 characters) with the whole name in them.
+pub const MAX_NAME_LENGTH: u64 = 253 - 17;
 
 /// The complete CRD as applied to a cluster.
 pub fn crd() -> CustomResourceDefinition {
@@ -20,6 +23,13 @@ pub fn crd() -> CustomResourceDefinition {
     if let Some(version) = value.pointer_mut("/spec/versions/0") {
         version["selectableFields"] =
             serde_json::json!([{"jsonPath": ".spec.remediationRequestRef.name"}]);
+        if let Some(root) = version.pointer_mut("/schema/openAPIV3Schema/properties") {
+            // A CRD may restrict metadata.name (only name and generateName).
+            root["metadata"] = serde_json::json!({
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": MAX_NAME_LENGTH}},
+            });
+        }
         if let Some(spec) = version.pointer_mut("/schema/openAPIV3Schema/properties/spec") {
             spec["x-kubernetes-validations"] = serde_json::json!([{
                 "rule": "self == oldSelf",

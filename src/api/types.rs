@@ -40,8 +40,11 @@ pub struct WorkflowExecutionSpec {
     pub workflow_ref: WorkflowRef,
     /// The lock key: `namespace/kind/name` or `kind/name`. Case-sensitive.
     pub target_resource: String,
-    /// Workflow parameters (UPPER_SNAKE_CASE keys by convention).
+    /// Workflow parameters (UPPER_SNAKE_CASE keys by convention). The keys
+    /// become environment variable names of the Job's container, so they
+    /// must be valid ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "parameters_schema")]
     pub parameters: Option<BTreeMap<String, String>>,
     /// The confidence of the selection; kept for audit only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +79,9 @@ pub struct WorkflowRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_schema")]
     pub engine_config: Option<serde_json::Value>,
+    /// A ServiceAccount name (a DNS subdomain) in the execution namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_dns_subdomain_schema")]
     pub service_account_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<WorkflowDependencies>,
@@ -101,6 +106,8 @@ pub struct WorkflowDependencies {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
 pub struct NamedRef {
+    /// A Secret or ConfigMap name: a DNS subdomain.
+    #[schemars(schema_with = "dns_subdomain_schema")]
     pub name: String,
 }
 
@@ -258,6 +265,47 @@ fn reason_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "maxLength": 64
     }))
     .unwrap_or_default()
+}
+
+/// `IsEnvVarName` of apimachinery (the strict form every release accepts),
+/// as a CEL rule over the keys.
+pub const PARAMETER_NAME_RULE: &str = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z][-._a-zA-Z0-9]*$') && k != '.' && !k.startsWith('..'))";
+/// Its message.
+pub const PARAMETER_NAME_MESSAGE: &str = "parameter names must be valid environment variable names: letters, digits, '_', '-' or '.', not starting with a digit, not '.' and not starting with '..' (they become the Job's environment variables)";
+/// At most this many parameters (also bounds the rule's estimated cost).
+pub const MAX_PARAMETERS: u64 = 64;
+/// A DNS subdomain (`IsDNS1123Subdomain`).
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+fn parameters_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(serde_json::json!({
+        "type": "object",
+        "nullable": true,
+        "description": "Workflow parameters (UPPER_SNAKE_CASE keys by convention). The keys become environment variable names of the Job's container, so they must be valid ones.",
+        "maxProperties": MAX_PARAMETERS,
+        "additionalProperties": {"type": "string"},
+        "x-kubernetes-validations": [{
+            "rule": PARAMETER_NAME_RULE,
+            "message": PARAMETER_NAME_MESSAGE,
+        }],
+    }))
+    .unwrap_or_default()
+}
+
+fn dns_subdomain_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(serde_json::json!({
+        "type": "string",
+        "maxLength": 253,
+        "pattern": DNS_SUBDOMAIN_PATTERN,
+    }))
+    .unwrap_or_default()
+}
+
+fn optional_dns_subdomain_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = dns_subdomain_schema(g);
+    s.insert("nullable".into(), serde_json::json!(true));
+    s
 }
 
 fn preserve_unknown_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -222,8 +222,8 @@ pub fn run(a: &DiffArgs) -> Result<(), CliError> {
     let mut scenario_docs: Vec<RuleTestDoc> = Vec::new();
     for f in &a.scenarios {
         let name = f.display().to_string();
-        let text =
-            std::fs::read_to_string(f).map_err(|e| CliError::Input(format!("{name}: {e}")))?;
+        let text = crate::input::read_text(f, crate::observe::MAX_CAPTURE_BYTES)
+            .map_err(|e| CliError::Input(e.to_string()))?;
         let docs = rules::scenarios::parse_scenarios(&name, &text)
             .map_err(|e| CliError::Input(format!("{name}: invalid scenarios:\n{e}")))?;
         scenario_docs.extend(docs);

@@ -195,14 +195,8 @@ fn given(a: &DryRunArgs) -> Result<Given, CliError> {
 
 fn read_wfes(path: &Path) -> Result<Vec<WorkflowExecution>, CliError> {
     let name = path.display().to_string();
-    let text = if name == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| CliError::Input(format!("-: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{name}: {e}")))?
-    };
+    let text = crate::input::read_text(path, observe::MAX_CAPTURE_BYTES)
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let docs =
         observe::parse_documents(&name, &text).map_err(|e| CliError::Input(e.to_string()))?;
     docs.iter()

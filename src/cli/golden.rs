@@ -30,8 +30,8 @@ fn base_name(file: &str) -> &str {
 impl Golden {
     pub fn load(path: &Path) -> Result<Golden, CliError> {
         let file = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+        let text = crate::input::read_text(path, crate::observe::MAX_CAPTURE_BYTES)
+            .map_err(|e| CliError::Input(e.to_string()))?;
         let entries: BTreeMap<String, Map<String, Value>> =
             serde_yaml::from_str(&text).map_err(|e| {
                 CliError::Input(format!(

@@ -178,8 +178,15 @@ impl Printer {
         }
         self.table.row(out, &cells)?;
         if let Some(h) = &r.hold {
-            self.table
-                .note(out, "held", &format!("{} until {}", h.reason, h.until))?;
+            self.table.note(
+                out,
+                "held",
+                &format!(
+                    "{} until {}",
+                    h.reason,
+                    h.until.as_deref().unwrap_or("the facts change")
+                ),
+            )?;
         }
         if let Some(m) = r.message.as_ref().filter(|m| !m.is_empty()) {
             self.table.note(out, "message", m)?;

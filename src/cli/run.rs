@@ -20,7 +20,7 @@ use super::run_shadow::ShadowArgs;
 use crate::controller::leader::{default_identity, default_lease_namespace};
 use crate::controller::{
     run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
-    ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink,
+    ControllerHandle, ControllerOptions, LeaderStatus, LeaseSettings, NoopAuditSink, Readiness,
     ReconcileAllTrigger,
 };
 use crate::reload::{
@@ -254,6 +254,8 @@ impl Starter {
     /// This replica stopped reconciling (lost the Lease or shut down).
     fn stopped(&self) {
         *lock(&self.trigger) = None;
+        // Only the reconciling replica knows its environment.
+        self.options.readiness.clear();
         self.metrics.pending.attach(None);
         self.metrics.controller.leader.set(0);
     }
@@ -327,6 +329,7 @@ pub async fn run_until(
         ..ControllerConfig::default()
     };
     let ready = Arc::new(AtomicBool::new(false));
+    let readiness = Arc::new(Readiness::default());
     let starter = Starter {
         client: client.clone(),
         config,
@@ -335,6 +338,7 @@ pub async fn run_until(
             audit,
             hooks: metrics.hooks(),
             shadow: shadow.clone(),
+            readiness: readiness.clone(),
             ..ControllerOptions::default()
         },
         metrics: metrics.clone(),
@@ -359,7 +363,8 @@ pub async fn run_until(
         .with_context(|| format!("binding {}", args.http_addr))?;
     let state = AppState::new(metrics.clone())
         .with_rules(reload.clone())
-        .with_caches_synced(ready.clone());
+        .with_caches_synced(ready.clone())
+        .with_readiness(readiness);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(telemetry::serve(
         listener,

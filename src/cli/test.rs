@@ -105,8 +105,8 @@ fn load(a: &TestArgs) -> Result<(RuleSet, BTreeMap<String, PathBuf>), CliError> 
     sources.retain(|s| !s.name.contains(".test."));
     let mut paths = BTreeMap::new();
     for f in &a.files {
-        let content =
-            std::fs::read(f).map_err(|e| CliError::Input(format!("{}: {e}", f.display())))?;
+        let content = crate::input::read_file(f, rules::MAX_FILE_BYTES as u64)
+            .map_err(|e| CliError::Input(e.to_string()))?;
         let name = f.display().to_string();
         paths.insert(name.clone(), f.clone());
         sources.push(SourceFile { name, content });
@@ -130,22 +130,8 @@ fn run_filtered(set: &RuleSet, a: &TestArgs, filter: Option<&Regex>) -> TestRepo
 }
 
 fn read_dir_sources(dir: &Path) -> Result<Vec<SourceFile>, CliError> {
-    let mut out = Vec::new();
-    let rd =
-        std::fs::read_dir(dir).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
-    for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.')
-            || !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".rhai"))
-        {
-            continue;
-        }
-        let content =
-            std::fs::read(entry.path()).map_err(|e| CliError::Input(format!("{name}: {e}")))?;
-        out.push(SourceFile { name, content });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    // Read like the loader reads a rules directory (bounded, regular files).
+    rules::read_sources(dir).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// The value to write: the actual one, a rule by its name alone when the
@@ -197,8 +183,8 @@ fn update(
         let path = paths.get(file).ok_or_else(|| {
             CliError::Input(format!("{file}: cannot update (not a file on disk)"))
         })?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+        let text = crate::input::read_text(path, rules::MAX_FILE_BYTES as u64)
+            .map_err(|e| CliError::Input(e.to_string()))?;
         let new = update_expectations(&text, &edits)
             .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
         std::fs::write(path, new)

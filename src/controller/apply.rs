@@ -17,11 +17,13 @@ use super::error::{is_already_exists, is_conflict, is_not_found, ControllerError
 use super::gather::{fetch_execution, set_execution, Observed};
 use super::hooks::ReconcileOutcome;
 use super::reconcile::{decide, SAFETY_REQUEUE};
+use super::rejection::{namespace_signal, rejection};
 use super::status_patch::status_patch;
 use super::stores::FoundExecution;
 use crate::api::{WorkflowExecution, FINALIZER};
 use crate::engine::{Decision, EventRecord};
 use crate::execute::{self, labelled_as, lock_name, BuildInput, Engine};
+use crate::observe::CreateRejection;
 use crate::rules::EffectKind;
 
 /// Requeue after the fresh read showed the cache was behind.
@@ -40,6 +42,9 @@ enum CreateOutcome {
     NotPending,
     /// The lock name is taken by this object.
     Exists(FoundExecution),
+    /// The API server refused the object (invalid, forbidden, over quota,
+    /// no namespace): a fact for the rules, not an error to retry.
+    Rejected(CreateRejection),
 }
 
 fn wfe_api(ctx: &Context, wfe: &WorkflowExecution) -> Api<WorkflowExecution> {
@@ -89,7 +94,22 @@ pub(crate) async fn apply(
                         }
                         redecided = true;
                         set_execution(&ctx.stores, &mut observed, found);
-                        decision = decide(ctx, &current, &observed);
+                        decision = decide(ctx, &current, &observed).await?;
+                        continue 'decision;
+                    }
+                    CreateOutcome::Rejected(rejection) => {
+                        if redecided {
+                            return Err(ControllerError::Rejected(rejection.message));
+                        }
+                        redecided = true;
+                        observed.env.execution_namespace_phase = ctx.namespace.phase();
+                        observed.env.create_rejection = Some(rejection.clone());
+                        decision = decide(ctx, &current, &observed).await?;
+                        if creates(&decision) {
+                            // No rule takes the refusal: retry it with
+                            // backoff rather than loop on it.
+                            return Err(ControllerError::Rejected(rejection.message));
+                        }
                         continue 'decision;
                     }
                 },
@@ -297,6 +317,7 @@ async fn create_execution(
     match exec_api.create(&PostParams::default(), &object).await {
         Ok(_) => {
             ctx.hooks.api_write("create", &kind);
+            ctx.namespace.learned_active();
             Ok(CreateOutcome::Done)
         }
         Err(e) if is_already_exists(&e) => {
@@ -311,8 +332,30 @@ async fn create_execution(
                 Err(e) => Err(ControllerError::api("get", format!("{kind} {lock}"), e)),
             }
         }
-        Err(e) => Err(ControllerError::api("create", kind, e)),
+        Err(e) => {
+            if let Some(signal) = namespace_signal(&e, &ctx.config.execution_namespace) {
+                ctx.namespace.learned(signal);
+            }
+            match rejection(&e) {
+                Some(r) => {
+                    tracing::info!(
+                        wfe = %current.name_any(), kind = %kind, code = r.code, reason = %r.reason,
+                        message = %r.message, "execution object refused by the API server"
+                    );
+                    Ok(CreateOutcome::Rejected(r))
+                }
+                None => Err(ControllerError::api("create", kind, e)),
+            }
+        }
     }
+}
+
+/// Whether a decision still asks to create the execution object.
+fn creates(decision: &Decision) -> bool {
+    decision
+        .effects
+        .iter()
+        .any(|e| e.kind == EffectKind::CreateExecution)
 }
 
 /// Delete an execution object (Background propagation, only this exact

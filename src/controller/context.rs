@@ -10,6 +10,7 @@ use super::audit::{AuditConditions, AuditSink};
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::ReconcileHooks;
+use super::namespace::NamespaceView;
 use super::shadow::Shadow;
 use super::stores::Stores;
 use crate::rules::RuleSet;
@@ -65,6 +66,8 @@ pub struct Context {
     pub(crate) audit_conditions: AuditConditions,
     /// A candidate rule set evaluated beside `rules`, never applied.
     pub shadow: Option<Arc<Shadow>>,
+    /// Whether the execution namespace accepts new objects.
+    pub namespace: Arc<NamespaceView>,
 }
 
 impl Context {
@@ -75,6 +78,7 @@ impl Context {
             config: &self.config,
             stores: &self.stores,
             engines: &self.engines,
+            namespace_phase: self.namespace.phase(),
         }
     }
 }

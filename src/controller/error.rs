@@ -26,6 +26,10 @@ pub enum ControllerError {
     Cleanup(String, String),
     #[error("controller stopped: {0}")]
     Stopped(String),
+    /// The API server refused the execution object and no rule took the
+    /// refusal (retried with backoff).
+    #[error("the API server refused the execution object and no rule handles it: {0}")]
+    Rejected(String),
 }
 
 impl ControllerError {
@@ -47,6 +51,7 @@ impl ControllerError {
             ControllerError::MissingField(_) => "invalid",
             ControllerError::Cleanup(..) => "cleanup",
             ControllerError::Stopped(_) => "stopped",
+            ControllerError::Rejected(_) => "rejected",
         }
     }
 }

@@ -50,10 +50,9 @@ impl EventPublisher {
             h.update(b"/");
         }
         let digest = hex::encode(&h.finalize()[..8]);
-        let prefix: String = name.chars().take(200).collect();
         let event = Event {
             metadata: ObjectMeta {
-                name: Some(format!("{prefix}.{digest}")),
+                name: Some(event_name(&name, &digest)),
                 namespace: Some(ns.clone()),
                 ..Default::default()
             },
@@ -84,6 +83,20 @@ impl EventPublisher {
     }
 }
 
+/// `<wfe name>.<digest>`, always a valid DNS subdomain (≤ 253 characters):
+/// the name is cut to fit (names up to the CRD's 236 characters are kept
+/// whole), and a cut that would end in `-` or `.` is trimmed back to an
+/// alphanumeric character.
+fn event_name(wfe: &str, digest: &str) -> String {
+    let room = 253 - 1 - digest.len();
+    let cut: String = wfe.chars().take(room).collect();
+    let prefix = cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    if prefix.is_empty() {
+        return digest.to_string();
+    }
+    format!("{prefix}.{digest}")
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -97,6 +110,48 @@ fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    fn dns_subdomain(s: &str) -> bool {
+        s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            })
+    }
+
+    #[test]
+    fn event_names_are_dns_subdomains_whatever_the_wfe_name() {
+        let digest = "0123456789abcdef";
+        // Names up to the CRD limit are kept whole.
+        let whole = "a".repeat(236);
+        assert_eq!(
+            super::event_name(&whole, digest),
+            format!("{whole}.{digest}")
+        );
+        // Every cut position of a valid 253-character name, with `-` and
+        // `.` at each position: the result is valid.
+        for at in 200..253 {
+            for sep in ['-', '.'] {
+                let mut name: Vec<char> = "b".repeat(253).chars().collect();
+                name[at] = sep;
+                if at > 0 && name[at - 1] == '.' {
+                    continue;
+                }
+                let name: String = name.into_iter().collect();
+                let ev = super::event_name(&name, digest);
+                assert!(dns_subdomain(&ev), "{at} {sep}: {ev}");
+                assert!(ev.ends_with(digest));
+            }
+        }
+        // The names kubernaut creates are short: unchanged.
+        assert_eq!(
+            super::event_name("we-rr-1", digest),
+            format!("we-rr-1.{digest}")
+        );
+    }
+
     #[test]
     fn truncate_respects_char_boundaries() {
         let s = "é".repeat(600);

@@ -35,6 +35,8 @@ pub struct View<'a> {
     pub stores: &'a Stores,
     /// `job`, plus `tekton` when its CRDs were discovered.
     pub engines: &'a [String],
+    /// `env.executionNamespacePhase`: what is known of the execution namespace.
+    pub namespace_phase: String,
 }
 
 /// The engine named by the WFE, if it is one we can build.
@@ -104,8 +106,10 @@ async fn gather(view: &View<'_>, wfe: &WorkflowExecution) -> Result<Observed, Co
         env: EnvFacts {
             engines: view.engines.to_vec(),
             execution_namespace: view.config.execution_namespace.clone(),
+            execution_namespace_phase: view.namespace_phase.clone(),
             dependency_check: view.config.dependency_check,
             missing_dependencies: missing,
+            create_rejection: None,
         },
     };
     if let Some(found) = execution {

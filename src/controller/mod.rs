@@ -13,7 +13,10 @@ mod gather;
 pub mod hooks;
 pub mod leader;
 pub mod mux;
+mod namespace;
+pub mod readiness;
 mod reconcile;
+mod rejection;
 mod run;
 pub mod shadow;
 pub mod snapshot;
@@ -29,6 +32,8 @@ pub use error_policy::FailureBackoff;
 pub use events::REPORTING_CONTROLLER;
 pub use hooks::{NoopHooks, ReconcileHooks, ReconcileOutcome};
 pub use leader::{run_leader_election, LeaderError, LeaderStatus, LeaseLock, LeaseSettings};
+pub use namespace::NamespaceView;
+pub use readiness::Readiness;
 pub use run::{
     run_controller, spawn_controller, ControllerHandle, ControllerOptions, ReconcileAllTrigger,
 };

@@ -14,6 +14,7 @@ use super::error::ControllerError;
 use super::gather::{observe_wfe, Observed};
 use super::hooks::ReconcileOutcome;
 use crate::api::WorkflowExecution;
+use crate::engine::record::primary_name;
 use crate::engine::{self, Decision};
 use crate::observe::{self, ObserveInput};
 
@@ -78,13 +79,26 @@ async fn reconcile_one(
     }
     ctx.stores.wait_ready().await;
     let observed = observe_wfe(&ctx.view(), wfe).await?;
-    let decision = decide(ctx, wfe, &observed);
+    let decision = decide(ctx, wfe, &observed).await?;
     apply::apply(ctx, wfe, observed, decision).await
 }
 
 /// observe + decide with the current rule set (and, when configured, the
 /// candidate in shadow, compared and never applied).
-pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed) -> Decision {
+///
+/// `decide` runs untrusted rules: its worst case is bounded by the sandbox
+/// (per evaluation and per decision), but even a bounded quarter second must
+/// not hold an async worker that other reconciles and the watches need. So
+/// the decision runs on tokio's blocking pool (at most `concurrency`
+/// decisions at once, one per running reconcile); `observe` is plain data
+/// shaping and stays here. The cost of the hop is measured by
+/// `cargo bench --bench decide` ("placement"). The shadow decision is just
+/// as untrusted and runs right after it, in the same closure.
+pub(crate) async fn decide(
+    ctx: &Context,
+    wfe: &WorkflowExecution,
+    observed: &Observed,
+) -> Result<Decision, ControllerError> {
     let facts = observe::observe(&ObserveInput {
         wfe,
         execution: observed.execution_json.as_ref(),
@@ -92,16 +106,25 @@ pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed
         others: &observed.others,
         env: observed.env.clone(),
     });
-    let rules = ctx.rules.load();
+    let rules = ctx.rules.load_full();
     let now = Timestamp::now();
-    let started = Instant::now();
-    let decision = engine::decide(&facts, &rules, now);
-    ctx.hooks.decided(&decision, started.elapsed());
-    if let Some(shadow) = &ctx.shadow {
-        // The same facts and instant: only the rule set differs.
-        let execution = observed.execution_json.as_ref();
-        shadow.evaluate(ctx.hooks.as_ref(), execution, &facts, now, &decision);
-    }
+    let shadow = ctx.shadow.clone().map(|s| {
+        let primary = observed.execution_json.as_ref().and_then(primary_name);
+        (s, ctx.hooks.clone(), primary)
+    });
+    let (decision, elapsed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let decision = engine::decide(&facts, &rules, now);
+        let elapsed = started.elapsed();
+        if let Some((shadow, hooks, primary)) = shadow {
+            // The same facts and instant: only the rule set differs.
+            shadow.evaluate(hooks.as_ref(), primary, &facts, now, &decision);
+        }
+        (decision, elapsed)
+    })
+    .await
+    .map_err(|e| ControllerError::Stopped(format!("the decision did not complete: {e}")))?;
+    ctx.hooks.decided(&decision, elapsed);
     if let Some(err) = &decision.rules_error {
         tracing::warn!(
             wfe = %format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
@@ -110,7 +133,7 @@ pub(crate) fn decide(ctx: &Context, wfe: &WorkflowExecution, observed: &Observed
             "rules failed for this object"
         );
     }
-    decision
+    Ok(decision)
 }
 
 /// Requeue delay used when nothing else is scheduled for a non-terminal WFE:

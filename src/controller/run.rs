@@ -20,6 +20,8 @@ use super::error::ControllerError;
 use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::{NoopHooks, ReconcileHooks};
+use super::namespace::NamespaceView;
+use super::readiness::Readiness;
 use super::reconcile::{error_policy, reconcile};
 use super::shadow::Shadow;
 use super::watches;
@@ -37,6 +39,8 @@ pub struct ControllerOptions {
     /// A candidate rule set to evaluate beside the active one on every
     /// decision (never applied); `None`: no extra decision.
     pub shadow: Option<Arc<Shadow>>,
+    /// Where the controller reports what keeps it from working (`/readyz`).
+    pub readiness: Arc<Readiness>,
 }
 
 impl Default for ControllerOptions {
@@ -47,6 +51,7 @@ impl Default for ControllerOptions {
             backoff_base: std::time::Duration::from_secs(1),
             backoff_max: std::time::Duration::from_secs(300),
             shadow: None,
+            readiness: Arc::default(),
         }
     }
 }
@@ -56,6 +61,8 @@ pub struct ControllerHandle {
     reconcile_all: mpsc::UnboundedSender<()>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The execution namespace watch.
+    namespace_task: JoinHandle<()>,
     context: Arc<Context>,
 }
 
@@ -91,14 +98,17 @@ impl ControllerHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task)
+        let result = (&mut self.task)
             .await
-            .map_err(|e| ControllerError::Stopped(e.to_string()))
+            .map_err(|e| ControllerError::Stopped(e.to_string()));
+        self.namespace_task.abort();
+        result
     }
 
     /// Kill the controller task at once (as a crash would).
     pub fn abort(self) {
         self.task.abort();
+        self.namespace_task.abort();
     }
 
     /// Whether the controller task has ended.
@@ -133,7 +143,14 @@ pub async fn spawn_controller(
         stream::iter(pending)
     });
 
+    let namespace = Arc::new(NamespaceView::new(
+        &config.execution_namespace,
+        options.readiness.clone(),
+        all_tx.clone(),
+    ));
+    let namespace_task = tokio::spawn(namespace.clone().run(client.clone()));
     let ctx = Arc::new(Context {
+        namespace,
         events: EventPublisher::new(client.clone(), config.instance.clone()),
         client,
         engines,
@@ -174,6 +191,7 @@ pub async fn spawn_controller(
         reconcile_all: all_tx,
         shutdown: Some(shutdown_tx),
         task,
+        namespace_task,
         context: ctx,
     })
 }

@@ -14,10 +14,8 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
-use serde_json::Value;
 
 use super::hooks::ReconcileHooks;
-use crate::engine::record::primary_name;
 use crate::engine::{self, Decision, DecisionDiff};
 use crate::observe::Facts;
 use crate::rules::RuleSet;
@@ -64,10 +62,12 @@ impl Shadow {
     /// decision was made on, and compare (the controller calls this right
     /// after the active decision, wherever that runs). No candidate, or a
     /// candidate with the active revision (it cannot differ), costs nothing.
+    /// `primary` names the execution object decided on
+    /// (`engine::record::primary_name`).
     pub fn evaluate(
         &self,
         hooks: &dyn ReconcileHooks,
-        execution: Option<&Value>,
+        primary: Option<String>,
         facts: &Facts,
         now: Timestamp,
         active: &Decision,
@@ -85,7 +85,6 @@ impl Shadow {
             "WorkflowExecution/{}/{}",
             facts.wfe.namespace, facts.wfe.name
         );
-        let primary = execution.and_then(primary_name);
         let diff = engine::diff(&source, primary, facts, now, active, &shadow);
         hooks.shadow_evaluated(diff.as_ref(), elapsed);
         if let Some(diff) = diff {

@@ -168,6 +168,7 @@ pub async fn capture(
         config,
         stores: &stores,
         engines: &engines,
+        namespace_phase: super::namespace::probe_phase(client, ns).await,
     };
     let observed = observe_wfe(&view, &wfe).await?;
     let captured_at = Timestamp::now();

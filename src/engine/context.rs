@@ -40,6 +40,7 @@ impl FactLookup for Ctx<'_> {
         let x = &self.facts.execution;
         let d = self.derived;
         let f = self.failure.as_ref();
+        let rejection = self.facts.env.create_rejection.as_ref();
         match fact {
             Fact::Now => FactValue::Time(self.now),
             Fact::WfeName => FactValue::Str(&w.name),
@@ -102,6 +103,13 @@ impl FactLookup for Ctx<'_> {
             Fact::ExecOomExitCode => x.oom_exit_code.map_or(FactValue::Null, FactValue::Int),
             Fact::ExecFailureMessage => FactValue::Str(&x.failure_message),
             Fact::ExecEvidence => FactValue::Evidence(&x.evidence),
+            Fact::ExecCreateRejected => FactValue::Bool(rejection.is_some()),
+            Fact::ExecCreateCode => rejection.map_or(FactValue::Null, |r| FactValue::Int(r.code)),
+            Fact::ExecCreateReason => FactValue::Str(rejection.map_or("", |r| r.reason.as_str())),
+            Fact::ExecCreateMessage => FactValue::Str(rejection.map_or("", |r| r.message.as_str())),
+            Fact::ExecCreateCauses => {
+                rejection.map_or(FactValue::StrList(&[]), |r| FactValue::StrList(&r.causes))
+            }
             Fact::History => FactValue::Attempts(&self.facts.history),
             Fact::HistoryAttempts => FactValue::Int(d.attempts),
             Fact::HistoryConsecutiveFailures => FactValue::Int(d.consecutive_failures),
@@ -131,6 +139,9 @@ impl FactLookup for Ctx<'_> {
                     .any(|e| e.eq_ignore_ascii_case(&w.engine)),
             ),
             Fact::EnvExecutionNamespace => FactValue::Str(&self.facts.env.execution_namespace),
+            Fact::EnvExecutionNamespacePhase => {
+                FactValue::Str(&self.facts.env.execution_namespace_phase)
+            }
             Fact::EnvDependencyCheck => FactValue::Bool(self.facts.env.dependency_check),
             Fact::EnvMissingDependencies => {
                 FactValue::StrList(&self.facts.env.missing_dependencies)

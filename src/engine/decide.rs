@@ -18,6 +18,9 @@ pub use crate::observe::lock_name;
 
 /// Decide what happens to one WFE at `now`.
 pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
+    // Every rule evaluation of this decision shares one wall-clock budget, so
+    // the worst case of a hostile set is bounded whatever its size.
+    let _budget = crate::rules::limits::DecisionBudget::start();
     let from = current_phase(facts).to_string();
     let mut d = Decision {
         revision: rules.revision.clone(),
@@ -75,6 +78,10 @@ pub fn decide(facts: &Facts, rules: &RuleSet, now: Timestamp) -> Decision {
     d.rule = Some(t.id.clone());
     if let Err(e) = apply_transition(&mut d, t, &mut ctx, rules, now) {
         return rules_error(d, facts, rules, now, e.in_rule(&t.id.to_string()));
+    }
+    if let Some(r) = t.requeue_after {
+        // The transition's own `requeueAfter`: the earlier of the two wins.
+        d.requeue_after = Some(d.requeue_after.map_or(r, |x| x.min(r)));
     }
     terminal_requeue(&mut d, facts, rules, &derived, now);
     finish(&mut d, facts, rules);
@@ -146,14 +153,17 @@ fn apply_transition(
     remove_condition(&mut st.conditions, COND_RULES_ERROR);
 
     if let Some(h) = &t.hold {
-        let until = match ctx.fact(h.until) {
-            FactValue::Time(u) => u,
-            _ => {
-                return Err(EvalError::new(format!(
-                    "hold until {} has no value",
-                    h.until.path()
-                )))
-            }
+        let until = match h.until {
+            None => None,
+            Some(fact) => match ctx.fact(fact) {
+                FactValue::Time(u) => Some(u),
+                _ => {
+                    return Err(EvalError::new(format!(
+                        "hold until {} has no value",
+                        fact.path()
+                    )))
+                }
+            },
         };
         let message = h.message.render(&*ctx, sandbox)?;
         let st = &mut d.status;
@@ -168,20 +178,21 @@ fn apply_transition(
             nowt.clone(),
         );
         st.blocked_reason = Some(h.reason.clone());
-        st.next_allowed_execution = Some(time(until));
+        st.next_allowed_execution = until.map(time);
         st.consecutive_failures = Some(ctx.derived.consecutive_failures as i32);
-        d.requeue_after = Some(between(now, until).max(Duration::from_secs(1)));
+        d.requeue_after = until.map(|u| between(now, u).max(Duration::from_secs(1)));
+        let hold = Hold {
+            reason: h.reason.clone(),
+            message,
+            until,
+        };
         d.trace.push(trace(
             &t.id,
             "hold",
             true,
-            Some(format!("{} until {until}", h.reason)),
+            Some(format!("{} until {}", h.reason, hold.until_text())),
         ));
-        d.hold = Some(Hold {
-            reason: h.reason.clone(),
-            message,
-            until,
-        });
+        d.hold = Some(hold);
         if phase_changed || reason_changed {
             push_events(d, t, ctx, sandbox)?;
         }

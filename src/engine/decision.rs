@@ -20,7 +20,7 @@ pub struct Decision {
     /// Phase before (`Pending` for a new WFE) and after the decision.
     pub from_phase: String,
     pub phase: String,
-    /// The WFE is held in its phase until `hold.until`.
+    /// The WFE is held in its phase until `hold.until` (or until the facts change).
     pub hold: Option<Hold>,
     /// The desired status; equal to the current one when nothing changes.
     pub status: WorkflowExecutionStatus,
@@ -50,7 +50,17 @@ pub struct Decision {
 pub struct Hold {
     pub reason: String,
     pub message: String,
-    pub until: Timestamp,
+    /// When the hold ends; `None`: until the facts change (a hold on the
+    /// environment, such as a missing execution namespace).
+    pub until: Option<Timestamp>,
+}
+
+impl Hold {
+    /// `until` as text: the instant, or "the facts change".
+    pub fn until_text(&self) -> String {
+        self.until
+            .map_or_else(|| "the facts change".to_string(), |t| t.to_string())
+    }
 }
 
 /// An effect on the cluster.

@@ -14,7 +14,8 @@ use crate::observe::Facts;
 #[serde(rename_all = "camelCase")]
 pub struct HoldRecord {
     pub reason: String,
-    pub until: String,
+    /// None: until the facts change (no time bound).
+    pub until: Option<String>,
     pub message: String,
 }
 
@@ -85,7 +86,7 @@ pub fn record(facts: &Facts, d: &Decision, now: Timestamp) -> DecisionRecord {
         phase: d.phase.clone(),
         hold: d.hold.as_ref().map(|h| HoldRecord {
             reason: h.reason.clone(),
-            until: h.until.to_string(),
+            until: h.until.map(|u| u.to_string()),
             message: h.message.clone(),
         }),
         rules_revision: d.revision.clone(),

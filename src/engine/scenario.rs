@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use crate::api::WorkflowExecution;
-use crate::observe::{self, EnvFacts, Facts, ObserveInput};
+use crate::observe::{self, CreateRejection, EnvFacts, Facts, ObserveInput};
 
 /// Default target of offline WFEs.
 pub const DEFAULT_TARGET: &str = "default/deployment/app";
@@ -115,7 +115,8 @@ fn target_param(primary: &Value) -> Option<&str> {
 /// left alone so ownership is still observed.
 pub fn adopt_capture(primary: &Value) -> Value {
     let mut p = primary.clone();
-    if label(&p, "kubernaut.ai/workflow-execution").is_none() {
+    // Only an object can carry labels (indexing anything else by key panics).
+    if p.is_object() && label(&p, "kubernaut.ai/workflow-execution").is_none() {
         let meta = &mut p["metadata"];
         if !meta.is_object() {
             *meta = json!({});
@@ -222,7 +223,46 @@ pub fn history_entry(
     })
 }
 
-/// Apply env overrides: `engines`, `missingDependencies`, `dependencyCheck`, `executionNamespace`.
+/// `env.createRejection` of a test case: `{code, reason, message, causes}`.
+fn create_rejection(v: &Value) -> Result<CreateRejection, ScenarioError> {
+    let err = |what: &str| ScenarioError(format!("env.createRejection: {what}"));
+    let o = v.as_object().ok_or_else(|| err("expected a mapping"))?;
+    let mut r = CreateRejection::default();
+    for (k, v) in o {
+        match k.as_str() {
+            "code" => r.code = v.as_i64().ok_or_else(|| err("code: expected an integer"))?,
+            "reason" => {
+                r.reason = v
+                    .as_str()
+                    .ok_or_else(|| err("reason: expected a string"))?
+                    .into()
+            }
+            "message" => {
+                r.message = v
+                    .as_str()
+                    .ok_or_else(|| err("message: expected a string"))?
+                    .into()
+            }
+            "causes" => {
+                r.causes = v
+                    .as_array()
+                    .ok_or_else(|| err("causes: expected a list"))?
+                    .iter()
+                    .map(|c| {
+                        c.as_str()
+                            .map(String::from)
+                            .ok_or_else(|| err("causes: expected strings"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(err(&format!("unknown key {other:?}"))),
+        }
+    }
+    Ok(r)
+}
+
+/// Apply env overrides: `engines`, `missingDependencies`, `dependencyCheck`,
+/// `executionNamespace`, `executionNamespacePhase`, `createRejection`.
 pub fn env_with(overrides: Option<&Value>) -> Result<EnvFacts, ScenarioError> {
     let mut env = EnvFacts::default();
     let Some(o) = overrides else { return Ok(env) };
@@ -252,6 +292,10 @@ pub fn env_with(overrides: Option<&Value>) -> Result<EnvFacts, ScenarioError> {
             "executionNamespace" => {
                 env.execution_namespace = v.as_str().unwrap_or_default().to_string()
             }
+            "executionNamespacePhase" => {
+                env.execution_namespace_phase = v.as_str().unwrap_or_default().to_string()
+            }
+            "createRejection" => env.create_rejection = Some(create_rejection(v)?),
             _ => return Err(ScenarioError(format!("env: unknown key {k:?}"))),
         }
     }

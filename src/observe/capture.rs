@@ -1,13 +1,13 @@
 //! Reading captures: files, directories or stdin holding `kubectl get -o
 //! yaml|json` output, split into one [`Capture`] per PipelineRun or Job.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::str_at;
+use crate::input::{self, EntryKind, InputError};
+
+use super::json::{kind, name, str_at};
 
 /// Largest capture file read (8 MiB). A real capture is a few KB; anything
 /// near this size is a mistake (a log, a dump) and parsing it would only cost
@@ -56,8 +56,11 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: file is {size} bytes, over the {limit}-byte (8 MiB) capture limit")]
-    TooLarge { file: String, size: u64, limit: u64 },
+    #[error("{file}: larger than the {limit}-byte (8 MiB) capture limit")]
+    TooLarge { file: String, limit: u64 },
+    /// Not a regular file, or a directory over its budgets.
+    #[error("{0}")]
+    Input(InputError),
     #[error("{file}: binary file ({detail}); a capture is YAML or JSON text")]
     Binary { file: String, detail: String },
     #[error("{file}:{line}:{column}: malformed YAML: {message}")]
@@ -90,6 +93,9 @@ pub enum CaptureError {
         name: String,
         accepted: String,
     },
+    /// `detail`: the document, object, field and value.
+    #[error("{file}: {detail} is not an RFC 3339 timestamp (like 2026-01-02T03:04:05Z)")]
+    BadTimestamp { file: String, detail: String },
     #[error("{file}: empty capture (no documents)")]
     Empty { file: String },
     #[error("{file}: no PipelineRun or Job in the capture (found: {found})")]
@@ -100,108 +106,103 @@ pub enum CaptureError {
     BadHeader { file: String, message: String },
 }
 
+/// Capture files a directory may hold.
+pub const MAX_DIR_FILES: usize = 100_000;
+/// Bytes the capture files of one directory may hold together.
+pub const MAX_DIR_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// Reads captures from a file, every `*.yaml`/`*.yml`/`*.json` of a
 /// directory (sorted by name, not recursive, skipping hidden files and the
 /// corpus answer file `expected.yaml`), or `-` for stdin.
 pub fn read_captures(path: &Path) -> Result<Vec<Capture>, CaptureError> {
     let mut out = Vec::new();
-    for f in capture_files(path)? {
-        out.extend(read_capture_file(&f)?);
-    }
+    for_each_capture_file(path, |file, text| {
+        out.extend(parse_captures(file, &text)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// The capture files `read_captures` would read for `path`, in order: the
-/// path itself for a file or `-`, else the directory's capture files. Lets
-/// a caller read and decide one file at a time (bounded memory).
-pub fn capture_files(path: &Path) -> Result<Vec<std::path::PathBuf>, CaptureError> {
-    if path == Path::new("-") {
+/// path itself for a file or `-`, else the directory's capture files (at
+/// most [`MAX_DIR_FILES`], regular files only). Lets a caller read and
+/// decide one file at a time (bounded memory).
+pub fn capture_files(path: &Path) -> Result<Vec<PathBuf>, CaptureError> {
+    let is_dir = path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+    if !is_dir {
         return Ok(vec![path.to_path_buf()]);
     }
-    let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| CaptureError::Io {
-        file: shown.clone(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(path).map_err(|source| CaptureError::Io {
-        file: shown.clone(),
-        source,
-    })?;
-    let mut files = Vec::new();
-    for e in entries {
-        let e = e.map_err(|source| CaptureError::Io {
-            file: shown.clone(),
-            source,
-        })?;
-        let p = e.path();
-        let file_name = e.file_name().to_string_lossy().into_owned();
-        let ext_ok = [".yaml", ".yml", ".json"]
-            .iter()
-            .any(|x| file_name.ends_with(x));
-        let skipped = file_name.starts_with('.')
-            || file_name == "expected.yaml"
-            || file_name == "expected.yml";
-        if ext_ok && !skipped && p.is_file() {
-            files.push(p);
-        }
-    }
+    let entries = input::list_dir(path, MAX_DIR_FILES).map_err(CaptureError::Input)?;
+    let files: Vec<PathBuf> = entries
+        .into_iter()
+        .filter(|e| {
+            let ext_ok = [".yaml", ".yml", ".json"]
+                .iter()
+                .any(|x| e.name.ends_with(x));
+            let answers = e.name == "expected.yaml" || e.name == "expected.yml";
+            ext_ok && !answers && e.kind == EntryKind::File
+        })
+        .map(|e| e.path)
+        .collect();
     if files.is_empty() {
-        return Err(CaptureError::EmptyDirectory { dir: shown });
+        return Err(CaptureError::EmptyDirectory {
+            dir: path.display().to_string(),
+        });
     }
-    files.sort();
     Ok(files)
 }
 
-/// Reads the captures of one file (`-` for stdin).
+/// Reads the captures of one file (`-` for stdin), through [`crate::input`].
 pub fn read_capture_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
-    if path == Path::new("-") {
-        let text = read_limited("-", std::io::stdin().lock(), None)?;
-        return parse_captures("-", &text);
+    let text = read_text(path, MAX_CAPTURE_BYTES)?;
+    parse_captures(&path.display().to_string(), &text)
+}
+
+/// The capture files at `path` (a file, a directory or `-`), read one at a
+/// time and handed to `each` as (name, text), the directory's files under
+/// one byte budget ([`MAX_DIR_BYTES`]).
+pub fn for_each_capture_file(
+    path: &Path,
+    mut each: impl FnMut(&str, String) -> Result<(), CaptureError>,
+) -> Result<(), CaptureError> {
+    let files = capture_files(path)?;
+    let mut budget = input::ByteBudget::new(path, MAX_DIR_BYTES);
+    for f in files {
+        let limit = budget.next_limit(MAX_CAPTURE_BYTES);
+        let text = match read_text(&f, limit) {
+            Err(CaptureError::TooLarge { .. }) if budget.is_spent_by(MAX_CAPTURE_BYTES) => {
+                return Err(CaptureError::Input(budget.spent()))
+            }
+            other => other?,
+        };
+        budget
+            .charge(text.len() as u64)
+            .map_err(CaptureError::Input)?;
+        each(&f.display().to_string(), text)?;
     }
-    read_file(path)
+    Ok(())
 }
 
-fn read_file(path: &Path) -> Result<Vec<Capture>, CaptureError> {
-    let shown = path.display().to_string();
-    let io = |source| CaptureError::Io {
-        file: shown.clone(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(io)?;
-    let size = f.metadata().map_err(io)?.len();
-    let text = read_limited(&shown, f, Some(size))?;
-    parse_captures(&shown, &text)
-}
-
-/// Reads at most the limit (+1 byte to detect excess) and checks it is text.
-fn read_limited(file: &str, r: impl Read, known_size: Option<u64>) -> Result<String, CaptureError> {
-    if let Some(size) = known_size.filter(|s| *s > MAX_CAPTURE_BYTES) {
-        return Err(CaptureError::TooLarge {
-            file: file.into(),
-            size,
+/// The text of a capture file (or stdin), read under `limit`.
+fn read_text(path: &Path, limit: u64) -> Result<String, CaptureError> {
+    let file = path.display().to_string();
+    let bytes = input::read_path(path, limit).map_err(|e| match e {
+        InputError::TooLarge { .. } => CaptureError::TooLarge {
+            file: file.clone(),
             limit: MAX_CAPTURE_BYTES,
-        });
-    }
-    let mut buf = Vec::new();
-    r.take(MAX_CAPTURE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| CaptureError::Io {
-            file: file.into(),
+        },
+        InputError::Io { source, .. } => CaptureError::Io {
+            file: file.clone(),
             source,
-        })?;
-    if buf.len() as u64 > MAX_CAPTURE_BYTES {
-        return Err(CaptureError::TooLarge {
-            file: file.into(),
-            size: buf.len() as u64,
-            limit: MAX_CAPTURE_BYTES,
-        });
-    }
-    String::from_utf8(buf).map_err(|e| CaptureError::Binary {
-        file: file.into(),
-        detail: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+        },
+        other => CaptureError::Input(other),
+    })?;
+    input::to_text(path, bytes).map_err(|e| match e {
+        InputError::NotUtf8 { offset, .. } => CaptureError::Binary {
+            file,
+            detail: format!("invalid UTF-8 at byte {offset}"),
+        },
+        other => CaptureError::Input(other),
     })
 }
 
@@ -214,6 +215,7 @@ pub fn parse_captures(file_name: &str, text: &str) -> Result<Vec<Capture>, Captu
 /// Parses capture text into Kubernetes objects: `List`s are flattened,
 /// empty documents dropped, and every object must have `apiVersion` and `kind`.
 pub fn parse_documents(file_name: &str, text: &str) -> Result<Vec<Value>, CaptureError> {
+    let text = input::strip_bom(text);
     if let Some(pos) = text.find('\0') {
         return Err(CaptureError::Binary {
             file: file_name.into(),
@@ -232,7 +234,9 @@ pub fn parse_documents(file_name: &str, text: &str) -> Result<Vec<Value>, Captur
             continue;
         }
         any = true;
+        let first = out.len();
         flatten(file_name, i + 1, doc, None, &mut out)?;
+        check_timestamps(file_name, i + 1, &out[first..])?;
     }
     if !any {
         return Err(CaptureError::Empty {
@@ -242,24 +246,15 @@ pub fn parse_documents(file_name: &str, text: &str) -> Result<Vec<Value>, Captur
     Ok(out)
 }
 
+/// Through [`input::yaml`]: aliases priced by the nodes they expand to,
+/// duplicate keys refused.
 fn parse_yaml(file: &str, text: &str) -> Result<Vec<Value>, CaptureError> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v = Value::deserialize(doc).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            CaptureError::Yaml {
-                file: file.into(),
-                line,
-                column,
-                message: strip_location(&e.to_string()),
-            }
-        })?;
-        out.push(v);
-    }
-    Ok(out)
+    input::yaml::parse_documents(text).map_err(|e| CaptureError::Yaml {
+        file: file.into(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })
 }
 
 /// serde_yaml appends " at line L column C"; the error already leads with it.
@@ -345,5 +340,20 @@ fn flatten(
         });
     }
     out.push(doc);
+    Ok(())
+}
+fn check_timestamps(file: &str, document: usize, objects: &[Value]) -> Result<(), CaptureError> {
+    for o in objects {
+        if let Some((field, value)) = super::timestamps::bad_timestamp(o) {
+            return Err(CaptureError::BadTimestamp {
+                file: file.into(),
+                detail: format!(
+                    "document {document} ({} {}): {field}: {value:?}",
+                    kind(o),
+                    name(o)
+                ),
+            });
+        }
+    }
     Ok(())
 }

@@ -71,6 +71,9 @@ pub fn capture_info(doc: &Value) -> Result<CaptureInfo, String> {
         if let Some(ns) = e.get("executionNamespace").and_then(Value::as_str) {
             env.execution_namespace = ns.to_string();
         }
+        if let Some(p) = e.get("executionNamespacePhase").and_then(Value::as_str) {
+            env.execution_namespace_phase = p.to_string();
+        }
         env.dependency_check = e
             .get("dependencyCheck")
             .and_then(Value::as_bool)
@@ -97,6 +100,7 @@ pub fn capture_header(info: &CaptureInfo) -> Value {
             "env": {
                 "engines": info.env.engines,
                 "executionNamespace": info.env.execution_namespace,
+                "executionNamespacePhase": info.env.execution_namespace_phase,
                 "dependencyCheck": info.env.dependency_check,
                 "missingDependencies": info.env.missing_dependencies,
             },
@@ -117,8 +121,10 @@ mod tests {
             env: EnvFacts {
                 engines: vec!["job".into()],
                 execution_namespace: "x".into(),
+                execution_namespace_phase: "Missing".into(),
                 dependency_check: true,
                 missing_dependencies: vec!["secret/a".into()],
+                create_rejection: None,
             },
         };
         assert_eq!(capture_info(&capture_header(&info)).unwrap(), info);

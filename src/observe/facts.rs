@@ -196,10 +196,17 @@ pub struct EnvFacts {
     /// Engines the controller can run (`job` always; `tekton` when its CRDs are discovered).
     pub engines: Vec<String>,
     pub execution_namespace: String,
+    /// `Active`, `Terminating`, `Missing`, or `""` when the controller does
+    /// not know (it cannot watch the namespace and no create told it).
+    pub execution_namespace_phase: String,
     /// Whether the dependency check runs.
     pub dependency_check: bool,
     /// Declared dependencies that are missing or empty, e.g. `secret/db-creds`.
     pub missing_dependencies: Vec<String>,
+    /// The API server's refusal of this WFE's execution object, when the
+    /// controller just tried to create it (invariant 9: the answer is a fact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_rejection: Option<CreateRejection>,
 }
 
 impl Default for EnvFacts {
@@ -207,8 +214,29 @@ impl Default for EnvFacts {
         EnvFacts {
             engines: vec!["tekton".into(), "job".into()],
             execution_namespace: crate::api::DEFAULT_EXECUTION_NAMESPACE.into(),
+            execution_namespace_phase: NAMESPACE_ACTIVE.into(),
             dependency_check: false,
             missing_dependencies: Vec::new(),
+            create_rejection: None,
         }
     }
+}
+
+/// `env.executionNamespacePhase` of a namespace that accepts new objects.
+pub const NAMESPACE_ACTIVE: &str = "Active";
+/// … of a namespace being deleted (creates are refused with 403).
+pub const NAMESPACE_TERMINATING: &str = "Terminating";
+/// … of a namespace that does not exist (creates are refused with 404).
+pub const NAMESPACE_MISSING: &str = "Missing";
+
+/// A create refused by the API server, as its `Status` says it: the HTTP
+/// code, the `reason` (`Invalid`, `Forbidden`, `BadRequest`, `NotFound`,
+/// ...), the message, and one line per `details.causes` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRejection {
+    pub code: i64,
+    pub reason: String,
+    pub message: String,
+    pub causes: Vec<String>,
 }

@@ -17,6 +17,7 @@ mod json;
 mod lock;
 mod tekton;
 mod tekton_runs;
+mod timestamps;
 mod wfe;
 
 pub use attach::{own_children, retain_own_children};

@@ -36,12 +36,23 @@ impl Fingerprint {
         for name in names {
             let path = dir.join(&name);
             let content = match std::fs::metadata(&path) {
-                Ok(meta) if meta.is_file() => match std::fs::read(&path) {
-                    Ok(content) => content,
-                    // Dangling for a moment during a swap: the next look sees the outcome.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                },
+                // Read like the loader reads (bounded, regular files only): a
+                // file over the limit is refused by the loader anyway, so its
+                // size and modification time stand for its content.
+                Ok(meta) if meta.is_file() => {
+                    match crate::input::read_file(&path, crate::rules::MAX_FILE_BYTES as u64) {
+                        Ok(content) => content,
+                        Err(crate::input::InputError::TooLarge { .. }) => oversized(&meta),
+                        // Dangling for a moment during a swap: the next look sees the outcome.
+                        Err(crate::input::InputError::Io { source, .. })
+                            if source.kind() == io::ErrorKind::NotFound =>
+                        {
+                            continue
+                        }
+                        Err(crate::input::InputError::Io { source, .. }) => return Err(source),
+                        Err(e) => return Err(io::Error::other(e.to_string())),
+                    }
+                }
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
@@ -82,6 +93,15 @@ impl FileHasher {
     fn finish(self) -> Fingerprint {
         Fingerprint(self.0.finalize().into())
     }
+}
+
+fn oversized(meta: &std::fs::Metadata) -> Vec<u8> {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("oversized {} {mtime}", meta.len()).into_bytes()
 }
 
 impl fmt::Display for Fingerprint {

@@ -356,9 +356,11 @@ impl Task {
                 self.apply(set, initial, &snapshot);
             }
             Err(e) => {
-                // A timeout may be load on the machine, not the content: retry
-                // at the next re-check rather than settle on it.
-                if !matches!(e, ReloadError::Timeout(_) | ReloadError::Thread(_)) {
+                // Refused once, and not tried again until the content
+                // changes (a timeout included: re-running a set whose tests
+                // time out would pile the same work up at every re-check).
+                // Only a thread that could not start is retried.
+                if !matches!(e, ReloadError::Thread(_)) {
                     self.last_attempted = Some(before);
                 }
                 self.refuse(e, &snapshot);

@@ -100,6 +100,11 @@ facts! {
     ExecOomExitCode => "execution.oomExitCode": Int, "Exit code of the OOM-killed step, sidecar or (init) container of the failed task or Job pod (null when none).";
     ExecFailureMessage => "execution.failureMessage": Str, "Most specific failure text (failed TaskRun or container), else the run's message.";
     ExecEvidence => "execution.evidence": EvidenceList, "Every reason/message found on the run, the failed task, its steps and pods.";
+    ExecCreateRejected => "execution.createRejected": Bool, "The API server just refused to create this WFE's execution object (set only in the decision that follows the refusal).";
+    ExecCreateCode => "execution.createCode": Int, "HTTP code of that refusal (400, 403, 404, 422, ...); null when none.";
+    ExecCreateReason => "execution.createReason": Str, "`reason` of its Status (`Invalid`, `Forbidden`, `BadRequest`, `NotFound`, ...).";
+    ExecCreateMessage => "execution.createMessage": Str, "The API server's message, as sent (it names the fields at fault).";
+    ExecCreateCauses => "execution.createCauses": StrList, "`details.causes` of the Status, one `message` per cause (field errors of an `Invalid` answer).";
     History => "history": AttemptList, "Other WFEs on the same target, newest first.";
     HistoryAttempts => "history.attempts": Int, "How many of them are attempts (per the History rules).";
     HistoryConsecutiveFailures => "history.consecutiveFailures": Int, "Counted failures since the last success or cleared block (per the Backoff rules).";
@@ -121,6 +126,7 @@ facts! {
     EnvEngines => "env.engines": StrList, "Engines the controller can run.";
     EnvEngineAvailable => "env.engineAvailable": Bool, "`wfe.engine` is one of `env.engines`.";
     EnvExecutionNamespace => "env.executionNamespace": Str, "Namespace of execution objects.";
+    EnvExecutionNamespacePhase => "env.executionNamespacePhase": Str, "`Active`, `Terminating`, `Missing`, or empty when unknown.";
     EnvDependencyCheck => "env.dependencyCheck": Bool, "The dependency check is on.";
     EnvMissingDependencies => "env.missingDependencies": StrList, "Declared dependencies missing or empty (`secret/x`, `configmap/y`).";
     FailureReason => "failure.reason": Str, "The classified reason (after classification only).";

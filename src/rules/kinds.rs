@@ -14,6 +14,7 @@ use super::model::{
     BackoffPolicy, ClassRule, Classification, CooldownPolicy, EffectKind, EventSpec, FailureSpec,
     HistoryPolicy, HoldSpec, Lifecycle, PhaseDef, RuleId, SummaryPolicy, Transition,
 };
+use super::names;
 use super::sandbox::Sandbox;
 use super::template::Template;
 use super::testcase::{RuleTestDoc, TestCase};
@@ -116,6 +117,13 @@ pub struct Doc<'a> {
     pub line: u32,
     pub spec: &'a Node,
     pub sandbox: &'a Sandbox,
+}
+
+/// Report a rule name outside the safe character set (see names.rs).
+pub(crate) fn check_rule_name(name: &str, at: &Node, d: &mut Diags) {
+    if let Some(problem) = names::rule_name_problem(name) {
+        d.error(at.pos, problem);
+    }
 }
 
 impl Doc<'_> {
@@ -284,6 +292,7 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
     let name = f.req_str("name", d).unwrap_or_default();
     if let Some(n) = f.get("name") {
         spans.name = n.pos;
+        check_rule_name(&name, n, d);
     }
     let from = f.req("from", d).and_then(|n| phase_names(n, "from", d));
     let (from, from_pos) = from.unwrap_or_default();
@@ -365,7 +374,7 @@ fn transition(t: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<(Transition, Tra
 
 fn hold(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldSpec> {
     let f = Fields::new(n, &["until", "reason", "message"], "a hold", d)?;
-    let until_node = f.req("until", d);
+    let until_node = f.get("until");
     let until = until_node.and_then(|u| {
         let path = string(u, "until", d)?;
         match Fact::from_path(&path) {
@@ -398,8 +407,11 @@ fn hold(n: &Node, doc: &Doc<'_>, d: &mut Diags) -> Option<HoldSpec> {
         pascal_case(r, rn.pos, "hold reason", d);
     }
     let message = f.req("message", d).and_then(|m| template(m, doc, d));
+    if until_node.is_some() && until.is_none() {
+        return None;
+    }
     Some(HoldSpec {
-        until: until?,
+        until,
         reason: reason?,
         message: message?,
     })
@@ -524,6 +536,9 @@ pub fn classification(doc: &Doc<'_>, d: &mut Diags) -> Option<(Classification, C
                 continue;
             };
             let name = rf.req_str("name", d);
+            if let (Some(name), Some(n)) = (&name, rf.get("name")) {
+                check_rule_name(name, n, d);
+            }
             let reason = rf.req_str("reason", d);
             let reason_pos = rf.get("reason").map_or(r.pos, |n| n.pos);
             if let Some(reason) = &reason {
@@ -828,6 +843,12 @@ pub fn rule_test_with(
         }
         match serde_json::from_value::<TestCase>(item.to_json()) {
             Ok(mut case) => {
+                if let Some(problem) = names::case_name_problem(&case.name) {
+                    let pos = item.get("name").map_or(item.pos, |n| n.pos);
+                    d.error(pos, problem);
+                    ok = false;
+                    continue;
+                }
                 case.line = item.pos.line;
                 let before = d.errors.len();
                 check_case(item, &case, exp, d);

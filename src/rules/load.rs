@@ -15,6 +15,7 @@ use super::kinds::{self, Doc, Parts};
 use super::model::{Diagnostic, RuleFileInfo, RuleSet};
 use super::sandbox::Sandbox;
 use super::yaml::{parse_documents, Node, Pos};
+use crate::input::{self, EntryKind, InputError};
 
 pub const MAX_FILE_BYTES: usize = 256 * 1024;
 pub const MAX_SET_BYTES: usize = 1024 * 1024;
@@ -49,67 +50,95 @@ fn file_error(file: &str, message: impl Into<String>) -> LoadError {
     }
 }
 
+/// Visible entries a rules directory may hold (a set is one ConfigMap of
+/// at most 1 MiB; a few dozen files is already a lot).
+pub const MAX_DIR_ENTRIES: usize = 1000;
+
 /// Load a rules directory (flat, like a ConfigMap volume: symlinks are
-/// followed, names starting with `.` are skipped).
+/// followed, names starting with `.` are skipped). Every file is read
+/// through [`crate::input`]: regular files only, each and all together
+/// under the size limits, counted while reading.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadErrors> {
+    let (files, errors, warnings) = read_dir_files(dir)?;
+    load_inner(files, errors, warnings)
+}
+
+/// The rules files of a directory, read like [`load_dir`] reads them
+/// (for callers that add files before loading, like `test FILE`).
+pub fn read_sources(dir: &Path) -> Result<Vec<SourceFile>, LoadErrors> {
+    let (files, errors, _) = read_dir_files(dir)?;
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+type DirFiles = (Vec<SourceFile>, Vec<LoadError>, Vec<Diagnostic>);
+
+fn read_dir_files(dir: &Path) -> Result<DirFiles, LoadErrors> {
     let dir_name = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
+    let entries = input::list_dir(dir, MAX_DIR_ENTRIES).map_err(|e| {
         LoadErrors(vec![file_error(
             &dir_name,
-            format!("cannot read rules directory: {e}"),
+            format!("cannot read rules directory: {}", without_path(&e)),
         )])
     })?;
     let mut files = Vec::new();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    let mut budget = input::ByteBudget::new(dir, MAX_SET_BYTES as u64);
     for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
+        let name = entry.name;
+        match entry.kind {
+            EntryKind::Dir => {
+                warnings.push(Diagnostic {
+                    file: name,
+                    line: 1,
+                    column: 1,
+                    message: "subdirectory ignored (a rules directory is flat, like a ConfigMap)"
+                        .into(),
+                });
+                continue;
+            }
+            _ if !is_rules_file(&name) => {
+                warnings.push(ignored_warning(&name));
+                continue;
+            }
+            EntryKind::Special(what) => {
                 errors.push(file_error(
-                    &dir_name,
-                    format!("cannot list rules directory: {e}"),
+                    &name,
+                    format!("not a regular file ({what}); only regular files are read"),
                 ));
                 continue;
             }
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
+            EntryKind::Missing | EntryKind::File => {}
         }
-        let path = entry.path();
-        // fs::metadata follows symlinks: ConfigMap keys are links into `..data/`.
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                errors.push(file_error(&name, format!("cannot read: {e}")));
-                continue;
+        let limit = budget.next_limit(MAX_FILE_BYTES as u64);
+        match input::read_file(&entry.path, limit) {
+            Ok(content) => {
+                // Within `limit`, so within what is left of the budget.
+                let _ = budget.charge(content.len() as u64);
+                files.push(SourceFile { name, content });
             }
-        };
-        if meta.is_dir() {
-            warnings.push(Diagnostic {
-                file: name,
-                line: 1,
-                column: 1,
-                message: "subdirectory ignored (a rules directory is flat, like a ConfigMap)"
-                    .into(),
-            });
-            continue;
-        }
-        if !is_rules_file(&name) {
-            warnings.push(ignored_warning(&name));
-            continue;
-        }
-        if meta.len() > MAX_FILE_BYTES as u64 {
-            errors.push(file_error(&name, too_big(meta.len())));
-            continue;
-        }
-        match std::fs::read(&path) {
-            Ok(content) => files.push(SourceFile { name, content }),
-            Err(e) => errors.push(file_error(&name, format!("cannot read: {e}"))),
+            Err(InputError::TooLarge { .. }) if budget.is_spent_by(MAX_FILE_BYTES as u64) => {
+                errors.push(file_error(SET_FILE, set_too_big()));
+                break;
+            }
+            Err(InputError::TooLarge { .. }) => errors.push(file_error(&name, too_big(None))),
+            Err(e) => errors.push(file_error(&name, without_path(&e))),
         }
     }
-    load_inner(files, errors, warnings)
+    Ok((files, errors, warnings))
+}
+
+/// The message of an input error without its leading path (the loader puts
+/// the file name in front itself).
+fn without_path(e: &InputError) -> String {
+    let full = e.to_string();
+    let path = e.path().display().to_string();
+    full.strip_prefix(&format!("{path}: "))
+        .map_or(full.clone(), str::to_string)
 }
 
 /// Load a rule set from files held in memory (tests, the controller's
@@ -143,19 +172,30 @@ fn ignored_warning(name: &str) -> Diagnostic {
     }
 }
 
-fn too_big(len: u64) -> String {
-    format!("file is {len} bytes; a rules file may hold at most {MAX_FILE_BYTES} bytes")
+/// `len` when known (a file in memory); a file read from disk is cut at the limit.
+fn too_big(len: Option<usize>) -> String {
+    match len {
+        Some(len) => {
+            format!("file is {len} bytes; a rules file may hold at most {MAX_FILE_BYTES} bytes")
+        }
+        None => format!("file is larger than {MAX_FILE_BYTES} bytes, the limit of a rules file"),
+    }
+}
+
+fn set_too_big() -> String {
+    format!("the rule files hold more than {MAX_SET_BYTES} bytes; a rule set may hold at most {MAX_SET_BYTES} bytes (the ConfigMap limit)")
 }
 
 /// Text of a file, or why it is not a text file.
 fn text_of(f: &SourceFile) -> Result<&str, String> {
     if f.content.len() > MAX_FILE_BYTES {
-        return Err(too_big(f.content.len() as u64));
+        return Err(too_big(Some(f.content.len())));
     }
     if f.content.contains(&0) {
         return Err("binary file (contains NUL bytes); rules files are UTF-8 text".into());
     }
     std::str::from_utf8(&f.content)
+        .map(input::strip_bom)
         .map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
 }
 
@@ -234,7 +274,11 @@ fn header<'a>(doc: &'a Node, d: &mut Diags) -> Option<Header<'a>> {
             "metadata",
             d,
         )?;
-        mf.req_str("name", d)
+        let name = mf.req_str("name", d)?;
+        if let Some(n) = mf.get("name") {
+            kinds::check_rule_name(&name, n, d);
+        }
+        Some(name)
     });
     let spec = f.req("spec", d);
     if !kind_ok || api.as_deref() != Some(API_VERSION) {
@@ -256,10 +300,7 @@ fn load_inner(
     files.sort_by(|a, b| a.name.cmp(&b.name));
     let total: usize = files.iter().map(|f| f.content.len()).sum();
     if total > MAX_SET_BYTES {
-        errors.push(file_error(
-            SET_FILE,
-            format!("the rule files hold {total} bytes; a rule set may hold at most {MAX_SET_BYTES} bytes (the ConfigMap limit)"),
-        ));
+        errors.push(file_error(SET_FILE, set_too_big()));
     }
 
     // Texts first: libraries must be compiled before any expression.

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use regex::Regex;
+use super::regex_budget::Pattern;
 
 use super::catalog::{AttemptField, EvidenceField, Fact, FactType};
 use super::diag::{did_you_mean, Diags};
@@ -86,7 +86,7 @@ enum Op {
     ContainsAny(Vec<String>),
     StartsWith(String),
     Word(String),
-    Matches(Regex),
+    Matches(Pattern),
     Cmp(Cmp, i64),
     Some(Box<MNode>),
     None(Box<MNode>),
@@ -837,14 +837,10 @@ impl Compiler<'_> {
             "matches" => {
                 self.require(key, ty, k, name, &[T::Str])?;
                 let pattern = self.string(v, name)?;
-                match regex::RegexBuilder::new(&pattern)
-                    .size_limit(1 << 20)
-                    .build()
-                {
+                match self.sandbox.regexes.compile(&pattern) {
                     Ok(r) => Some(Op::Matches(r)),
                     Err(e) => {
-                        self.diags
-                            .error(v.pos, format!("invalid regular expression: {e}"));
+                        self.diags.error(v.pos, e);
                         None
                     }
                 }

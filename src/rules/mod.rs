@@ -12,9 +12,13 @@ mod expr_check;
 mod fields;
 pub mod flow;
 mod kinds;
+pub mod limits;
 mod load;
 pub mod matcher;
 mod model;
+mod names;
+pub mod regex_budget;
+mod rhai_engine;
 pub mod sandbox;
 pub mod scenarios;
 pub mod template;
@@ -30,7 +34,8 @@ pub use check::STANDARD_REASONS;
 pub use duration::parse_duration;
 pub use error::{EvalError, LoadError, LoadErrors};
 pub use load::{
-    load_dir, load_sources, SourceFile, API_VERSION, KINDS, MAX_FILE_BYTES, MAX_SET_BYTES,
+    load_dir, load_sources, read_sources, SourceFile, API_VERSION, KINDS, MAX_FILE_BYTES,
+    MAX_SET_BYTES,
 };
 pub use matcher::Context as MatcherContext;
 pub use matcher::Matcher;

@@ -128,11 +128,13 @@ pub struct EventSpec {
     pub message: Template,
 }
 
-/// A hold: stay in the phase until a time fact, with a Blocked condition.
+/// A hold: stay in the phase until a time fact (or, without one, until the
+/// facts change), with a Blocked condition.
 #[derive(Debug, Clone)]
 pub struct HoldSpec {
-    /// A `Time` fact (e.g. `backoff.until`).
-    pub until: super::catalog::Fact,
+    /// A `Time` fact (e.g. `backoff.until`); `None` holds until a watched
+    /// fact changes (the transition's `requeueAfter` can add a re-check).
+    pub until: Option<super::catalog::Fact>,
     /// Blocked condition reason, e.g. `CooldownActive`.
     pub reason: String,
     pub message: Template,

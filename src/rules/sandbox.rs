@@ -4,39 +4,21 @@
 //! depth, value sizes and wall-clock time. Expressions see the facts as
 //! read-only variables built only for the roots they mention.
 
-use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
 
-use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
-    MoreStringPackage, Package,
-};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 
 use super::catalog::{AttemptField, EvidenceField, Fact};
 use super::error::EvalError;
+use super::limits::{before_eval, EvalScope, Limit};
+pub use super::limits::{
+    DECISION_TIME_LIMIT, MAX_ARRAY_LEN, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH,
+    MAX_FUNCTIONS, MAX_MAP_LEN, MAX_OPERATIONS, MAX_STRING_BYTES, MAX_VARIABLES, TIME_LIMIT,
+};
+use super::regex_budget::RegexBudget;
+use super::rhai_engine::{disabled_hint, new_engine};
 use super::value::{FactLookup, FactValue, ItemLookup};
-
-pub const MAX_OPERATIONS: u64 = 50_000;
-pub const MAX_CALL_LEVELS: usize = 32;
-pub const MAX_EXPR_DEPTH: usize = 32;
-pub const MAX_FN_EXPR_DEPTH: usize = 32;
-pub const MAX_STRING_BYTES: usize = 64 * 1024;
-pub const MAX_ARRAY_LEN: usize = 10_000;
-pub const MAX_MAP_LEN: usize = 10_000;
-pub const MAX_FUNCTIONS: usize = 512;
-pub const MAX_VARIABLES: usize = 256;
-/// Wall-clock budget of one evaluation.
-pub const TIME_LIMIT: Duration = Duration::from_millis(20);
-/// How often (in operations) the wall clock is read.
-const CLOCK_EVERY: u64 = 256;
-
-thread_local! {
-    /// Deadline of the evaluation running on this thread. Rhai evaluates
-    /// synchronously on the caller's thread, so a thread-local is exact.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-}
 
 /// The variables an expression can read; each is a read-only map (or INT for
 /// `now`).
@@ -85,8 +67,9 @@ impl Root {
 /// Key of the attempt list inside the `history` map (`history.items`).
 pub const HISTORY_ITEMS_KEY: &str = "items";
 
-/// A compiled expression: the expression merged with the function
-/// libraries, and the roots it reads.
+/// A compiled expression, sharing the function libraries of its rule set
+/// (compiled once per set, not copied into every expression), and the roots
+/// it reads.
 #[derive(Clone)]
 pub struct Script {
     ast: AST,
@@ -132,6 +115,8 @@ fn script_error(message: String, pos: Position) -> ScriptError {
 pub struct Sandbox {
     engine: Engine,
     library: AST,
+    /// The set's regexes are compiled under one budget (see regex_budget.rs).
+    pub(crate) regexes: RegexBudget,
 }
 
 impl fmt::Debug for Sandbox {
@@ -150,41 +135,9 @@ impl Default for Sandbox {
         Sandbox {
             engine: new_engine(),
             library: AST::empty(),
+            regexes: RegexBudget::default(),
         }
     }
-}
-
-fn new_engine() -> Engine {
-    let mut engine = Engine::new_raw();
-    engine.register_global_module(CorePackage::new().as_shared_module());
-    engine.register_global_module(LogicPackage::new().as_shared_module());
-    engine.register_global_module(MoreStringPackage::new().as_shared_module());
-    engine.register_global_module(BasicArrayPackage::new().as_shared_module());
-    engine.register_global_module(BasicMapPackage::new().as_shared_module());
-    engine.register_global_module(BasicMathPackage::new().as_shared_module());
-    engine.disable_symbol("eval");
-    engine.set_strict_variables(true);
-    engine.set_fail_on_invalid_map_property(true);
-    engine.set_max_operations(MAX_OPERATIONS);
-    engine.set_max_call_levels(MAX_CALL_LEVELS);
-    engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH);
-    engine.set_max_string_size(MAX_STRING_BYTES);
-    engine.set_max_array_size(MAX_ARRAY_LEN);
-    engine.set_max_map_size(MAX_MAP_LEN);
-    engine.set_max_functions(MAX_FUNCTIONS);
-    engine.set_max_variables(MAX_VARIABLES);
-    engine.on_print(|s| tracing::debug!(target: "wfe_engine::rules::rhai", "print: {s}"));
-    engine.on_debug(
-        |s, _src, pos| tracing::debug!(target: "wfe_engine::rules::rhai", "debug at {pos}: {s}"),
-    );
-    engine.on_progress(|ops| {
-        if ops % CLOCK_EVERY != 0 {
-            return None;
-        }
-        let late = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline));
-        late.then(|| Dynamic::from("time limit"))
-    });
-    engine
 }
 
 impl Sandbox {
@@ -196,54 +149,76 @@ impl Sandbox {
         let engine = new_engine();
         let mut library = AST::empty();
         let mut errors = Vec::new();
-        let mut seen: Vec<(String, usize, String)> = Vec::new();
+        // (name, arity) -> file, for every function of the set so far.
+        let mut seen: HashMap<(String, usize), String> = HashMap::new();
         for (file, src) in libs {
-            match engine.compile(src) {
-                Ok(ast) => {
-                    if let Some(stmt) = ast.statements().first() {
-                        errors.push((
-                            file.clone(),
-                            script_error(
-                                "a .rhai library may only define functions (`fn name(..) { .. }`); top-level statements are not allowed"
-                                    .into(),
-                                stmt.position(),
-                            ),
-                        ));
-                        continue;
-                    }
-                    for f in ast.iter_functions() {
-                        if let Some((_, _, other)) = seen
-                            .iter()
-                            .find(|(n, arity, _)| n == f.name && *arity == f.params.len())
-                        {
-                            errors.push((
-                                file.clone(),
-                                ScriptError {
-                                    line: 0,
-                                    col: 0,
-                                    message: format!(
-                                        "function {}/{} is also defined in {other}",
-                                        f.name,
-                                        f.params.len()
-                                    ),
-                                },
-                            ));
-                        }
-                        seen.push((f.name.to_string(), f.params.len(), file.clone()));
-                    }
-                    library = library.merge(&ast);
-                }
+            let ast = match engine.compile(src) {
+                Ok(ast) => ast,
                 Err(e) => {
                     let pos = e.position();
                     errors.push((
                         file.clone(),
-                        script_error(format!("Rhai syntax error: {}", e.err_type()), pos),
+                        script_error(
+                            format!("Rhai syntax error: {}{}", e.err_type(), disabled_hint(src)),
+                            pos,
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if let Some(stmt) = ast.statements().first() {
+                errors.push((
+                    file.clone(),
+                    script_error(
+                        "a .rhai library may only define functions (`fn name(..) { .. }`); top-level statements are not allowed"
+                            .into(),
+                        stmt.position(),
+                    ),
+                ));
+                continue;
+            }
+            let count = ast.iter_functions().count();
+            if seen.len() + count > MAX_FUNCTIONS {
+                // The limit is per rule set: Rhai's own applies per file.
+                errors.push((
+                    file.clone(),
+                    ScriptError {
+                        line: 1,
+                        col: 1,
+                        message: format!(
+                            "the .rhai libraries of the rule set define more than {MAX_FUNCTIONS} functions ({} before this file, {count} in it)",
+                            seen.len()
+                        ),
+                    },
+                ));
+                break;
+            }
+            for f in ast.iter_functions() {
+                let key = (f.name.to_string(), f.params.len());
+                if let Some(other) = seen.get(&key) {
+                    errors.push((
+                        file.clone(),
+                        ScriptError {
+                            line: 0,
+                            col: 0,
+                            message: format!(
+                                "function {}/{} is also defined in {other}",
+                                f.name,
+                                f.params.len()
+                            ),
+                        },
                     ));
                 }
+                seen.insert(key, file.clone());
             }
+            library = library.merge(&ast);
         }
         if errors.is_empty() {
-            Ok(Sandbox { engine, library })
+            Ok(Sandbox {
+                engine,
+                library,
+                regexes: RegexBudget::default(),
+            })
         } else {
             Err(errors)
         }
@@ -268,11 +243,21 @@ impl Sandbox {
             .engine
             .compile_expression_with_scope(&scope, source)
             .map_err(|e| {
-                script_error(format!("Rhai syntax error: {}", e.err_type()), e.position())
+                script_error(
+                    format!(
+                        "Rhai syntax error: {}{}",
+                        e.err_type(),
+                        disabled_hint(source)
+                    ),
+                    e.position(),
+                )
             })?;
         let (roots, facts) = scan_roots(source);
         Ok(Script {
-            ast: self.library.merge(&ast),
+            ast: AST::new(
+                ast.statements().iter().cloned(),
+                self.library.shared_lib().clone(),
+            ),
             roots,
             facts,
             source: source.to_string(),
@@ -284,11 +269,16 @@ impl Sandbox {
         for root in &script.roots {
             scope.push_constant_dynamic(root.name(), root_value(*root, facts));
         }
-        let previous = DEADLINE.with(|d| d.replace(Some(Instant::now() + TIME_LIMIT)));
+        before_eval().map_err(|l| EvalError::new(l.message()))?;
+        let guard = EvalScope::enter();
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
-        DEADLINE.with(|d| d.set(previous));
+        // A limit hit inside a native function that swallowed the error (a
+        // sort comparator) still fails the evaluation.
+        if let Some(limit) = guard.tripped() {
+            return Err(EvalError::new(limit.message()));
+        }
         result.map_err(|e| eval_error(&e))
     }
 
@@ -347,17 +337,10 @@ fn eval_error(e: &EvalAltResult) -> EvalError {
     };
     let message = match e {
         EvalAltResult::ErrorTooManyOperations(p) => {
-            format!(
-                "operation limit exceeded ({MAX_OPERATIONS} operations){}",
-                at(p)
-            )
+            format!("{}{}", Limit::Operations.message(), at(p))
         }
-        EvalAltResult::ErrorTerminated(_, p) => {
-            format!(
-                "time limit exceeded ({} ms){}",
-                TIME_LIMIT.as_millis(),
-                at(p)
-            )
+        EvalAltResult::ErrorTerminated(token, p) => {
+            format!("{}{}", token, at(p))
         }
         EvalAltResult::ErrorStackOverflow(p) => {
             format!(
@@ -518,6 +501,7 @@ fn root_value(root: Root, facts: &dyn FactLookup) -> Dynamic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     struct NoFacts;
     impl FactLookup for NoFacts {

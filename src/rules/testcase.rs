@@ -52,6 +52,8 @@ pub const ENV_KEYS: &[&str] = &[
     "missingDependencies",
     "dependencyCheck",
     "executionNamespace",
+    "executionNamespacePhase",
+    "createRejection",
 ];
 
 /// A loaded `RuleTest` document.

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use granit_parser::{Event, Parser, ScalarStyle, ScanError};
 
+use crate::input::yaml::Scalar;
+
 /// Aliases may expand a document at most this many nodes (billion laughs).
 const MAX_NODES: usize = 200_000;
 /// Nesting deeper than this is refused before recursion can hurt.
@@ -151,40 +153,15 @@ fn scan_error(e: &ScanError) -> YamlError {
     }
 }
 
-/// Resolve a plain scalar by the YAML 1.2 core schema (plus the 1.1 spellings
-/// people still write, like `True`).
+/// Resolve a plain scalar (the one resolver of every YAML input).
 fn resolve_plain(s: &str) -> Kind {
-    match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
-        "true" | "True" | "TRUE" => return Kind::Bool(true),
-        "false" | "False" | "FALSE" => return Kind::Bool(false),
-        _ => {}
+    match crate::input::yaml::resolve_plain(s) {
+        Scalar::Null => Kind::Null,
+        Scalar::Bool(b) => Kind::Bool(b),
+        Scalar::Int(i) => Kind::Int(i),
+        Scalar::Float(f) => Kind::Float(f),
+        Scalar::Str => Kind::Str(s.to_string()),
     }
-    let first = s.as_bytes()[0];
-    if first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.' {
-        if let Ok(i) = s.parse::<i64>() {
-            return Kind::Int(i);
-        }
-        if let Some(hex) = s.strip_prefix("0x") {
-            if let Ok(i) = i64::from_str_radix(hex, 16) {
-                return Kind::Int(i);
-            }
-        }
-        if let Some(oct) = s.strip_prefix("0o") {
-            if let Ok(i) = i64::from_str_radix(oct, 8) {
-                return Kind::Int(i);
-            }
-        }
-        let is_float_text = s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
-        if is_float_text {
-            if let Ok(f) = s.parse::<f64>() {
-                return Kind::Float(f);
-            }
-        }
-    }
-    Kind::Str(s.to_string())
 }
 
 struct Builder {
@@ -195,7 +172,24 @@ struct Builder {
 
 enum Frame {
     Seq(Node, Vec<Node>, usize),
-    Map(Node, Vec<(Node, Node)>, Option<Node>, usize),
+    /// Head, entries, pending key, anchor, and the line of each scalar key
+    /// (a hash lookup: a linear scan made a 25,000-key map take seconds).
+    Map(
+        Node,
+        Vec<(Node, Node)>,
+        Option<Node>,
+        usize,
+        HashMap<String, u32>,
+    ),
+}
+
+/// A hashable identity of a scalar key; `None` for collection keys.
+fn scalar_key(k: &Node) -> Option<String> {
+    match &k.kind {
+        Kind::Str(s) => Some(format!("s{s}")),
+        Kind::Seq(_) | Kind::Map(_) => None,
+        _ => Some(format!("{}{}", k.type_name(), k.short())),
+    }
 }
 
 /// Parse every document of a file. A document that is only `null` (an empty
@@ -254,7 +248,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
             }
             Event::MappingStart(_, anchor, _) => {
                 let head = collection_head(stack.len(), pos)?;
-                stack.push(Frame::Map(head, Vec::new(), None, anchor));
+                stack.push(Frame::Map(head, Vec::new(), None, anchor, HashMap::new()));
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
@@ -263,7 +257,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
                     head.end = pos_of(&span.end);
                     (head, anchor)
                 }
-                Some(Frame::Map(mut head, entries, _, anchor)) => {
+                Some(Frame::Map(mut head, entries, _, anchor, _)) => {
                     head.kind = Kind::Map(entries);
                     head.end = pos_of(&span.end);
                     (head, anchor)
@@ -272,8 +266,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
             },
             Event::Alias(id) => match b.anchors.get(&id) {
                 Some(target) => {
+                    // Priced before the copy is made.
+                    b.nodes += count(target);
                     let mut copy = target.clone();
-                    b.nodes += count(&copy);
                     if b.nodes > MAX_NODES {
                         return Err(YamlError {
                             pos,
@@ -305,16 +300,29 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
         }
         match stack.last_mut() {
             Some(Frame::Seq(_, items, _)) => items.push(node),
-            Some(Frame::Map(_, entries, key, _)) => match key.take() {
+            Some(Frame::Map(_, entries, key, _, lines)) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
-                    if let Some(dup) = entries.iter().find(|(old, _)| old.kind == k.kind) {
+                    let first = match scalar_key(&k) {
+                        Some(id) => match lines.get(&id) {
+                            Some(line) => Some(*line),
+                            None => {
+                                lines.insert(id, k.pos.line);
+                                None
+                            }
+                        },
+                        None => entries
+                            .iter()
+                            .find(|(old, _)| old.kind == k.kind)
+                            .map(|(old, _)| old.pos.line),
+                    };
+                    if let Some(first) = first {
                         return Err(YamlError {
                             pos: k.pos,
                             message: format!(
-                                "duplicate key {} (first at line {})",
+                                "duplicate key {} (first at line {first}, again at line {})",
                                 k.short(),
-                                dup.0.pos.line
+                                k.pos.line
                             ),
                         });
                     }

@@ -1,6 +1,8 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (the process
-//! serves requests), `/readyz` (a rule set is active and the caller's caches
-//! are synced) and `/rules` (the reload status as JSON).
+//! serves requests), `/readyz` (a rule set is active, the caller's caches
+//! are synced, and nothing in the environment keeps the controller from
+//! working, such as a missing execution namespace) and `/rules` (the reload
+//! status as JSON).
 //!
 //! Later layers add routes with `router(state).merge(their_router)`.
 
@@ -16,6 +18,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use super::{Metrics, TelemetryError};
+use crate::controller::Readiness;
 use crate::reload::ReloadHandle;
 
 /// What the endpoints read. Cheap to clone.
@@ -26,6 +29,8 @@ pub struct AppState {
     pub rules: Option<ReloadHandle>,
     /// Set by the controller when its watch caches have synced.
     pub caches_synced: Arc<AtomicBool>,
+    /// What the controller reports as keeping it from working.
+    pub readiness: Arc<Readiness>,
 }
 
 impl AppState {
@@ -34,7 +39,13 @@ impl AppState {
             metrics,
             rules: None,
             caches_synced: Arc::new(AtomicBool::new(false)),
+            readiness: Arc::default(),
         }
+    }
+
+    pub fn with_readiness(mut self, readiness: Arc<Readiness>) -> Self {
+        self.readiness = readiness;
+        self
     }
 
     pub fn with_rules(mut self, handle: ReloadHandle) -> Self {
@@ -83,18 +94,17 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let rules = state.rules.is_some();
-    let caches = state.caches_synced.load(Ordering::Acquire);
-    if rules && caches {
+    let mut why: Vec<String> = Vec::new();
+    if state.rules.is_none() {
+        why.push("no rule set loaded".into());
+    }
+    if !state.caches_synced.load(Ordering::Acquire) {
+        why.push("caches not synced".into());
+    }
+    why.extend(state.readiness.problems());
+    if why.is_empty() {
         (StatusCode::OK, "ok").into_response()
     } else {
-        let mut why = Vec::new();
-        if !rules {
-            why.push("no rule set loaded");
-        }
-        if !caches {
-            why.push("caches not synced");
-        }
         (StatusCode::SERVICE_UNAVAILABLE, why.join("; ")).into_response()
     }
 }

@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
     spawn_controller, AuditSink, ControllerConfig, ControllerHandle, ControllerOptions,
-    InMemoryAuditSink,
+    InMemoryAuditSink, Readiness,
 };
 use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
 
 use crate::support::simulator::{SimConfig, Simulator};
-use crate::support::{Emulator, Verb};
+use crate::support::{Emulator, EmulatorBuilder, Verb};
 
 pub const EXEC_NS: &str = "kubernaut-workflows";
 pub const NS: &str = "team-a";
@@ -77,6 +77,11 @@ pub struct Options {
     pub sim: SimConfig,
     /// Replaces the harness's `InMemoryAuditSink` as the controller's sink.
     pub audit: Option<Arc<dyn AuditSink>>,
+    /// The emulator: `realistic()` (asynchronous GC, namespaces that must
+    /// exist, validation and admission) unless a test says otherwise.
+    pub emulator: EmulatorBuilder,
+    /// Create the execution namespace at the start (default true).
+    pub execution_namespace: bool,
 }
 
 impl Default for Options {
@@ -89,6 +94,8 @@ impl Default for Options {
             },
             sim: SimConfig::default(),
             audit: None,
+            emulator: Emulator::builder().realistic(),
+            execution_namespace: true,
         }
     }
 }
@@ -101,6 +108,8 @@ pub struct Harness {
     pub rules: Arc<ArcSwap<wfe_engine::rules::RuleSet>>,
     pub config: ControllerConfig,
     pub audit_override: Option<Arc<dyn AuditSink>>,
+    /// What the controller reports to `/readyz`.
+    pub readiness: Arc<Readiness>,
     _dir: tempfile::TempDir,
 }
 
@@ -111,12 +120,11 @@ impl Harness {
 
     pub async fn start_with(opts: Options) -> Harness {
         init_tracing();
-        let emu = Emulator::builder()
-            .namespace(EXEC_NS)
-            .namespace(NS)
-            .namespace("team-b")
-            .start()
-            .await;
+        let mut builder = opts.emulator.namespace(NS).namespace("team-b");
+        if opts.execution_namespace {
+            builder = builder.namespace(EXEC_NS);
+        }
+        let emu = builder.start().await;
         let sim = Simulator::start_with(emu.client(), opts.sim);
         let dir = tempfile::tempdir().expect("tempdir");
         test_rules(dir.path(), &opts.times);
@@ -131,6 +139,7 @@ impl Harness {
             rules,
             config: opts.config,
             audit_override: opts.audit,
+            readiness: Arc::default(),
             _dir: dir,
         };
         h.start_controller().await;
@@ -175,6 +184,7 @@ impl Harness {
             audit,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
+            readiness: self.readiness.clone(),
             ..Default::default()
         };
         spawn_controller(
@@ -324,6 +334,7 @@ pub fn init_tracing() {
 pub async fn emulator_with_simulator() -> (Emulator, Simulator) {
     init_tracing();
     let emu = Emulator::builder()
+        .realistic()
         .namespace(EXEC_NS)
         .namespace(NS)
         .start()

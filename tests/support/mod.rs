@@ -6,4 +6,4 @@
 pub mod emulator;
 pub mod simulator;
 
-pub use emulator::{Emulator, EmulatorBuilder, FaultRule, Verb};
+pub use emulator::{Emulator, EmulatorBuilder, FaultRule, Quota, Verb, WebhookDenial};

@@ -7,8 +7,10 @@
 
 pub mod job;
 pub mod kit;
+pub mod policy;
 pub mod scenario;
 pub mod tekton;
+pub mod tekton_child;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,14 +33,31 @@ pub struct SimConfig {
     /// Pipeline tasks when the PipelineRun has no inline `pipelineSpec`
     /// (bundle/resolver refs); failures hit the last one.
     pub default_tasks: Vec<String>,
+    /// The controllers' clock for the durations the objects declare
+    /// (`activeDeadlineSeconds`, `timeouts.pipeline`, the Job's pod failure
+    /// backoff): a declared duration passes after `duration × time_scale`
+    /// of wall-clock time. Scenario delays (`slow:MILLIS`) are not scaled.
+    pub time_scale: f64,
 }
+
+/// Default [`SimConfig::time_scale`]: Tekton's default hour passes in 7.2 s,
+/// a Job's default 30-minute deadline in 3.6 s.
+pub const DEFAULT_TIME_SCALE: f64 = 0.002;
 
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
             step_delay: Duration::from_millis(5),
             default_tasks: vec!["workflow".to_string()],
+            time_scale: DEFAULT_TIME_SCALE,
         }
+    }
+}
+
+impl SimConfig {
+    /// A declared duration on the simulator's clock.
+    pub fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.time_scale.max(0.0))
     }
 }
 
@@ -134,7 +153,17 @@ async fn main_loop(
         .default_backoff()
         .applied_objects()
         .map(|o| ("Job", o));
-    let mut events = std::pin::pin!(futures::stream::select(pr_stream, job_stream));
+    // The Job controller also releases the tracking finalizer of pods that
+    // are being deleted (their Job went, or the pod was deleted directly).
+    let pods: Api<DynamicObject> = Api::all_with(client.clone(), &kit::pods());
+    let pod_stream = watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .map(|o| ("Pod", o));
+    let mut events = std::pin::pin!(futures::stream::select(
+        futures::stream::select(pr_stream, job_stream),
+        pod_stream
+    ));
     let mut seen: HashSet<String> = HashSet::new();
     // Owned here so that aborting the main task aborts every run.
     let mut runs = tokio::task::JoinSet::new();
@@ -146,6 +175,12 @@ async fn main_loop(
                     continue;
                 };
                 let Ok(v) = serde_json::to_value(&obj) else { continue };
+                if kind == "Pod" {
+                    if let Some(release) = job::release_deleted_pod(&client, &cfg, &v) {
+                        runs.spawn(release);
+                    }
+                    continue;
+                }
                 let uid = kit::str_at(&v, "/metadata/uid").to_string();
                 if uid.is_empty() || seen.contains(&uid) || finished_already(kind, &v) {
                     seen.insert(uid);

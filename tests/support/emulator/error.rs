@@ -35,6 +35,15 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     Injected { code: u16, message: String },
+    /// Any other `Status`, spelled out (admission denials).
+    #[error("{message}")]
+    Status {
+        code: u16,
+        reason: &'static str,
+        message: String,
+        /// `details` (group, kind, name, causes), as the server sends it.
+        details: Option<Value>,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -68,6 +77,41 @@ impl ApiError {
         }
     }
 
+    /// `apierrors.NewForbidden(groupResource, name, err)` as admission
+    /// plugins return it (`admission.NewForbidden`); `causes` are extra
+    /// `details.causes` some plugins add.
+    pub fn forbidden(
+        group: &str,
+        resource: &str,
+        name: &str,
+        err: &str,
+        causes: Vec<Cause>,
+    ) -> Self {
+        let gr = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let message = if name.is_empty() {
+            format!("{gr} is forbidden: {err}")
+        } else {
+            format!("{gr} \"{name}\" is forbidden: {err}")
+        };
+        let mut details = json!({"name": name, "group": group, "kind": resource});
+        if !causes.is_empty() {
+            details["causes"] = causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect();
+        }
+        Self::Status {
+            code: 403,
+            reason: "Forbidden",
+            message,
+            details: Some(details),
+        }
+    }
+
     pub fn code(&self) -> u16 {
         match self {
             Self::NotFound { .. } => 404,
@@ -78,6 +122,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => 405,
             Self::UnsupportedMediaType(_) => 415,
             Self::Injected { code, .. } => *code,
+            Self::Status { code, .. } => *code,
             Self::Internal(_) => 500,
         }
     }
@@ -93,6 +138,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::Injected { code, .. } => reason_for_code(*code),
+            Self::Status { reason, .. } => reason,
             Self::Internal(_) => "InternalError",
         }
     }
@@ -119,6 +165,11 @@ impl ApiError {
                     .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                     .collect();
                 s["details"] = json!({"causes": causes});
+            }
+            Self::Status {
+                details: Some(d), ..
+            } => {
+                s["details"] = d.clone();
             }
             _ => {}
         }

@@ -2,16 +2,25 @@
 //! real `kube::Client`, the semantics a controller can observe. See
 //! `tests/support/README.md` for what it does and does not model.
 
+pub mod admission;
+pub mod cel;
 pub mod discovery;
 pub mod error;
 pub mod faults;
+pub mod gc;
 pub mod kinds;
 pub mod log;
+pub mod names;
+pub mod namespaces;
 pub mod patch;
+pub mod pod_security;
+pub mod quantity;
 pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod tekton_webhook;
+pub mod validate_job;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -21,9 +30,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
+pub use admission::{Admission, Quota, WebhookDenial};
 pub use faults::{FaultRule, Faults};
 pub use kinds::{KindSpec, Propagation, BUILTIN_KINDS};
 pub use log::{LogEntry, RequestLog, Verb};
+pub use pod_security::Level as PodSecurityLevel;
 pub use store::Store;
 
 /// Options for [`Emulator`]; start with [`Emulator::builder`].
@@ -34,7 +45,13 @@ pub struct EmulatorBuilder {
     namespaces: Vec<String>,
     bookmark_interval: Duration,
     max_watch_timeout: Option<Duration>,
+    gc_delay: Option<Duration>,
+    validation: bool,
 }
+
+/// GC delay of [`EmulatorBuilder::realistic`]: kube-controller-manager's
+/// collector usually acts within a fraction of a second.
+pub const REALISTIC_GC_DELAY: Duration = Duration::from_millis(200);
 
 impl Default for EmulatorBuilder {
     fn default() -> Self {
@@ -45,6 +62,8 @@ impl Default for EmulatorBuilder {
             namespaces: vec!["default".into(), "kube-system".into()],
             bookmark_interval: Duration::from_millis(500),
             max_watch_timeout: None,
+            gc_delay: None,
+            validation: false,
         }
     }
 }
@@ -65,6 +84,32 @@ impl EmulatorBuilder {
     /// Refuse creates in namespaces that do not exist (off by default).
     pub fn require_namespaces(mut self, on: bool) -> Self {
         self.require_namespaces = on;
+        self
+    }
+
+    /// Everything a real cluster does that a controller can trip over:
+    /// namespaces that must exist (and terminate), asynchronous garbage
+    /// collection after [`REALISTIC_GC_DELAY`], validation and defaulting of
+    /// Jobs, Pods and PipelineRuns. Each can be switched off again.
+    pub fn realistic(self) -> Self {
+        self.require_namespaces(true)
+            .gc_delay(Some(REALISTIC_GC_DELAY))
+            .validation(true)
+    }
+
+    /// `Some(d)`: garbage collection as kube-controller-manager does it, `d`
+    /// after the owner went (finalizers `orphan`/`foregroundDeletion`, objects
+    /// lingering with `deletionTimestamp`, terminating namespaces). `None`
+    /// (the default): collected inside the DELETE call.
+    pub fn gc_delay(mut self, d: Option<Duration>) -> Self {
+        self.gc_delay = d;
+        self
+    }
+
+    /// Validation of Jobs and Pods (422), the quantity decoder (400), and
+    /// Tekton's defaulting and validating webhooks for PipelineRuns.
+    pub fn validation(mut self, on: bool) -> Self {
+        self.validation = on;
         self
     }
 
@@ -95,8 +140,11 @@ impl EmulatorBuilder {
             store::StoreOptions {
                 history_limit: self.history_limit,
                 require_namespaces: self.require_namespaces,
+                gc_delay: self.gc_delay,
             },
         ));
+        store.admission.set_validation(self.validation);
+        let gc_task = self.gc_delay.map(|_| tokio::spawn(gc::run(store.clone())));
         if let Some(ns_ty) = store.registry.find("", "v1", "namespaces") {
             for ns in &self.namespaces {
                 let obj = json!({"metadata": {"name": ns}});
@@ -133,6 +181,7 @@ impl EmulatorBuilder {
             faults,
             log,
             task,
+            gc_task,
         }
     }
 }
@@ -144,6 +193,7 @@ pub struct Emulator {
     faults: Arc<Faults>,
     log: Arc<RequestLog>,
     task: tokio::task::JoinHandle<()>,
+    gc_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Emulator {
@@ -196,6 +246,18 @@ impl Emulator {
         &self.log
     }
 
+    /// Admission: quotas, webhook and RBAC denials, Pod Security levels.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.store.admission
+    }
+
+    /// Wait until the garbage collector has nothing left to do.
+    pub async fn gc_idle(&self) {
+        while self.store.gc.pending() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Direct access to the objects, bypassing HTTP and faults.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -225,5 +287,8 @@ impl Drop for Emulator {
         self.faults.close_watches();
         self.faults.stop_closing_watches();
         self.task.abort();
+        if let Some(t) = &self.gc_task {
+            t.abort();
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Structural openAPIV3Schema handling as the apiserver does it for custom
 //! resources: prune unknown fields and non-nullable nulls, then validate
-//! types, required fields, enums, patterns, lengths and bounds, and the one
-//! CEL transition rule we use (`self == oldSelf`). Other CEL rules are ignored.
+//! types, required fields, enums, patterns, lengths and bounds, the
+//! `metadata.name` / `generateName` restrictions a CRD may declare, and CEL
+//! rules (`x-kubernetes-validations`, see `cel.rs`; transition rules that
+//! read `oldSelf` run on updates only).
 
 use std::collections::BTreeMap;
 
@@ -28,8 +30,8 @@ pub struct Schema {
     items: Option<Box<Schema>>,
     preserve_unknown: bool,
     int_or_string: bool,
-    /// Message of a `self == oldSelf` rule on this node.
-    immutable: Option<String>,
+    /// CEL rules on this node, with their messages.
+    rules: Vec<(super::cel::Program, Option<String>)>,
 }
 
 impl Schema {
@@ -79,13 +81,10 @@ impl Schema {
         if let Some(rules) = v.get("x-kubernetes-validations").and_then(Value::as_array) {
             for r in rules {
                 let rule = r.get("rule").and_then(Value::as_str).unwrap_or("");
-                if rule.replace(' ', "") == "self==oldSelf" {
-                    let msg = r
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("Invalid value: \"object\": failed rule: self == oldSelf");
-                    s.immutable = Some(msg.to_string());
-                }
+                let program = super::cel::Program::compile(rule)
+                    .map_err(|e| format!("CEL rule {rule:?}: {e}"))?;
+                let msg = r.get("message").and_then(Value::as_str).map(String::from);
+                s.rules.push((program, msg));
             }
         }
         Ok(s)
@@ -102,6 +101,10 @@ impl Schema {
                         && (!v.is_null() || self.properties[k].nullable))
             });
             for (k, sub) in &self.properties {
+                // metadata is the server's: never pruned by a CRD schema.
+                if k == "metadata" {
+                    continue;
+                }
                 if let Some(v) = m.get_mut(k) {
                     sub.prune(v);
                 }
@@ -112,6 +115,16 @@ impl Schema {
             for r in &self.required {
                 if !m.contains_key(r) {
                     causes.push(required(r));
+                }
+            }
+            if let (Some(meta), Some(Value::Object(given))) =
+                (self.properties.get("metadata"), m.get("metadata"))
+            {
+                // Only name and generateName may be restricted by a CRD.
+                for k in ["name", "generateName"] {
+                    if let (Some(sub), Some(v)) = (meta.properties.get(k), given.get(k)) {
+                        sub.validate(v, None, &format!("metadata.{k}"), &mut causes);
+                    }
                 }
             }
             for (k, sub) in &self.properties {
@@ -175,12 +188,18 @@ impl Schema {
             }
             return;
         }
-        if let (Some(msg), Some(old)) = (&self.immutable, old) {
-            if v != old {
+        for (rule, msg) in &self.rules {
+            if rule.transition && old.is_none() {
+                continue;
+            }
+            if rule.eval(v, old) != Ok(true) {
+                let why = msg
+                    .clone()
+                    .unwrap_or_else(|| format!("failed rule: {}", rule.source));
                 out.push(cause(
                     "FieldValueInvalid",
                     path,
-                    format!("Invalid value: \"object\": {msg}"),
+                    format!("Invalid value: \"{}\": {why}", type_name(v)),
                 ));
             }
         }

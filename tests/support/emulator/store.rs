@@ -2,7 +2,7 @@
 //! per kind, a bounded event history for watch resumption, and the write
 //! semantics (conflicts, status subresource, generation, finalizers, GC).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -75,31 +75,45 @@ pub struct ListPage {
     pub remaining: Option<usize>,
 }
 
-type Key = (String, String);
+pub(super) type Key = (String, String);
 
-struct Inner {
-    rv: u64,
-    objects: Vec<BTreeMap<Key, Arc<Value>>>,
+pub(super) struct Inner {
+    pub(super) rv: u64,
+    pub(super) objects: Vec<BTreeMap<Key, Arc<Value>>>,
     history: VecDeque<Arc<WatchRecord>>,
     /// Watches from a version below this one get 410 Gone.
     min_watch_rv: u64,
-    /// Propagation chosen at delete time for objects waiting on finalizers.
-    pending_policy: HashMap<String, Propagation>,
+    /// Propagation chosen at delete time for objects waiting on finalizers
+    /// (synchronous collection only; asynchronous collection keeps it in
+    /// the `orphan` / `foregroundDeletion` finalizers, as the real server).
+    pub(super) pending_policy: HashMap<String, Propagation>,
+    /// Every object by uid (kind index and key).
+    pub(super) by_uid: HashMap<String, (usize, Key)>,
+    /// Owner uid → the objects whose ownerReferences name it.
+    pub(super) dependents: HashMap<String, BTreeSet<(usize, Key)>>,
 }
 
 /// Store tunables.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub history_limit: usize,
-    /// Refuse creates in namespaces that do not exist (as a real server does).
+    /// Namespaces must exist (404) and must not be terminating (403) for
+    /// creates, as the NamespaceLifecycle admission plugin does; a deleted
+    /// namespace is `Terminating` until its content is gone.
     pub require_namespaces: bool,
+    /// `None`: garbage collection happens inside the delete call. `Some(d)`:
+    /// as kube-controller-manager's collector, `d` after the owner went.
+    pub gc_delay: Option<std::time::Duration>,
 }
 
 pub struct Store {
     pub registry: Arc<Registry>,
-    inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<WatchRecord>>,
-    opts: StoreOptions,
+    pub(super) opts: StoreOptions,
+    pub(super) gc: super::gc::GcQueue,
+    /// Admission: validation, defaulting, quota, webhook and RBAC denials.
+    pub admission: Arc<super::admission::Admission>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -121,15 +135,15 @@ fn new_uid() -> String {
     )
 }
 
-fn meta(v: &Value) -> Option<&Map<String, Value>> {
+pub(super) fn meta(v: &Value) -> Option<&Map<String, Value>> {
     v.get("metadata").and_then(Value::as_object)
 }
 
-fn meta_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub(super) fn meta_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     meta(v).and_then(|m| m.get(key)).and_then(Value::as_str)
 }
 
-fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     if !v.get("metadata").is_some_and(Value::is_object) {
         v["metadata"] = json!({});
     }
@@ -140,7 +154,7 @@ fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-fn finalizers(v: &Value) -> Vec<String> {
+pub(super) fn finalizers(v: &Value) -> Vec<String> {
     meta(v)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
@@ -194,13 +208,17 @@ impl Store {
                 history: VecDeque::new(),
                 min_watch_rv: 0,
                 pending_policy: HashMap::new(),
+                by_uid: HashMap::new(),
+                dependents: HashMap::new(),
             }),
             tx,
             opts,
+            gc: Default::default(),
+            admission: Arc::default(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock can only come from a bug in this
         // module; keep serving with the data as it is rather than cascading.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -210,13 +228,13 @@ impl Store {
         self.lock().rv
     }
 
-    fn resource(&self, ty: usize) -> String {
+    pub(super) fn resource(&self, ty: usize) -> String {
         self.registry.kinds[ty].resource_name()
     }
 
     /// Record a change: assign the next resourceVersion, update the map
     /// (DELETED removes), append to history and notify watches.
-    fn commit(
+    pub(super) fn commit(
         &self,
         inner: &mut Inner,
         ty: usize,
@@ -233,8 +251,9 @@ impl Store {
         let prev = if event == "DELETED" {
             inner.objects[ty].remove(&key)
         } else {
-            inner.objects[ty].insert(key, arc.clone())
+            inner.objects[ty].insert(key.clone(), arc.clone())
         };
+        index(inner, ty, key, prev.as_deref(), &arc, event == "DELETED");
         let rec = Arc::new(WatchRecord {
             rv,
             ty,
@@ -301,12 +320,20 @@ impl Store {
         let mut remaining = 0usize;
         let mut last: Option<Key> = None;
         let limit = limit.filter(|l| *l > 0);
+        // kube-apiserver gives remainingItemCount only for lists without a
+        // selector. Matching the whole rest of a selected list on every page
+        // made paging quadratic (100,000 objects: 70 s before a controller's
+        // first reconcile), so a selected page stops at the first extra item.
+        let selected = !labels.is_empty() || !fields.is_empty();
         for (k, v) in iter {
             if ns.is_some_and(|n| n != k.0) || !labels.matches(v) || !fields.matches(v) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
                 remaining += 1;
+                if selected {
+                    break;
+                }
                 continue;
             }
             last = Some(k.clone());
@@ -321,7 +348,7 @@ impl Store {
             items,
             resource_version: rv,
             continue_token,
-            remaining: (remaining > 0).then_some(remaining),
+            remaining: (remaining > 0 && !selected).then_some(remaining),
         })
     }
 
@@ -404,11 +431,18 @@ impl Store {
                 "resourceVersion should not be set on objects to be created".into(),
             ));
         }
-        let mut name = m
+        let given_name = m
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        // Authorization, then the NamespaceLifecycle plugin and the
+        // decoder / mutating webhooks, before validation (server order).
+        self.admission.authorize(k, ns)?;
+        self.namespace_admit(&self.lock(), k, ns, &given_name)?;
+        self.admission.decode_and_mutate(k, &mut obj)?;
+        let m = meta_mut(&mut obj);
+        let mut name = given_name;
         if name.is_empty() {
             let gen = m.get("generateName").and_then(Value::as_str).unwrap_or("");
             if gen.is_empty() {
@@ -453,15 +487,16 @@ impl Store {
         if k.status_subresource {
             reset_status_on_create(k.kind, &mut obj);
         }
-        self.validate(ty, &name, &mut obj, None)?;
-        let mut inner = self.lock();
-        if self.opts.require_namespaces && k.namespaced {
-            if let Some(ns_ty) = self.registry.find("", "v1", "namespaces") {
-                if !inner.objects[ns_ty].contains_key(&(String::new(), ns.to_string())) {
-                    return Err(ApiError::not_found("namespaces", ns));
-                }
-            }
+        if self.opts.require_namespaces && k.group.is_empty() && k.plural == "namespaces" {
+            // The registry adds the namespace controller's finalizer.
+            obj["spec"]["finalizers"] = json!([super::gc::NAMESPACE_FINALIZER]);
         }
+        self.validate(ty, &name, &mut obj, None)?;
+        self.admission.validate(k, &name, &obj)?;
+        let mut inner = self.lock();
+        self.namespace_admit(&inner, k, ns, &name)?;
+        let used = |r: &str| self.quota_used(&inner, ns, r);
+        self.admission.admit(k, ns, &name, &obj, &used)?;
         let key = (
             if k.namespaced {
                 ns.to_string()
@@ -480,6 +515,32 @@ impl Store {
             return Ok(Arc::new(obj));
         }
         Ok(self.commit(&mut inner, ty, obj, "ADDED"))
+    }
+
+    /// Objects in `ns` a ResourceQuota resource counts: `count/<plural>.<group>`,
+    /// or `pods` not yet Succeeded/Failed.
+    fn quota_used(&self, inner: &Inner, ns: &str, resource: &str) -> u64 {
+        let in_ns = |ty: usize| inner.objects[ty].iter().filter(move |(k, _)| k.0 == ns);
+        for (ty, k) in self.registry.kinds.iter().enumerate() {
+            if !k.namespaced {
+                continue;
+            }
+            if k.group.is_empty() && k.plural == "pods" && resource == "pods" {
+                let live = in_ns(ty).filter(|(_, v)| {
+                    !matches!(
+                        v.pointer("/status/phase").and_then(Value::as_str),
+                        Some("Succeeded" | "Failed")
+                    )
+                });
+                return live.count() as u64;
+            }
+            if resource == format!("count/{}.{}", k.plural, k.group)
+                || (k.group.is_empty() && resource == k.plural)
+            {
+                return in_ns(ty).count() as u64;
+            }
+        }
+        0
     }
 
     fn check_type_meta(&self, ty: usize, obj: &mut Value) -> Result<(), ApiError> {
@@ -787,117 +848,6 @@ impl Store {
             .map(|v| self.delete_locked(&mut inner, ty, v, policy))
             .collect())
     }
-
-    fn delete_locked(
-        &self,
-        inner: &mut Inner,
-        ty: usize,
-        current: Arc<Value>,
-        policy: Propagation,
-    ) -> Arc<Value> {
-        let uid = meta_str(&current, "uid").unwrap_or("").to_string();
-        if policy == Propagation::Foreground {
-            self.collect_dependents(inner, &current, Propagation::Background);
-        }
-        if !finalizers(&current).is_empty() {
-            if meta(&current).is_some_and(|m| m.contains_key("deletionTimestamp")) {
-                return current;
-            }
-            inner.pending_policy.insert(uid, policy);
-            let mut obj = (*current).clone();
-            let m = meta_mut(&mut obj);
-            m.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
-            m.insert("deletionGracePeriodSeconds".into(), json!(0));
-            if let Some(g) = m.get("generation").and_then(Value::as_i64) {
-                m.insert("generation".into(), json!(g + 1));
-            }
-            return self.commit(inner, ty, obj, "MODIFIED");
-        }
-        self.remove_locked(inner, ty, (*current).clone(), Some(policy))
-    }
-
-    /// Final removal, then garbage collection of dependents with `policy`
-    /// (None: the one chosen when deletion started, else the kind's default).
-    fn remove_locked(
-        &self,
-        inner: &mut Inner,
-        ty: usize,
-        obj: Value,
-        policy: Option<Propagation>,
-    ) -> Arc<Value> {
-        let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
-        let pending = inner.pending_policy.remove(&uid);
-        let policy = policy
-            .or(pending)
-            .unwrap_or(self.registry.kinds[ty].default_propagation);
-        let gone = self.commit(inner, ty, obj, "DELETED");
-        let k = &self.registry.kinds[ty];
-        if k.group.is_empty() && k.plural == "namespaces" {
-            let ns = meta_str(&gone, "name").unwrap_or("").to_string();
-            self.purge_namespace(inner, &ns);
-        } else if policy != Propagation::Foreground {
-            self.collect_dependents(inner, &gone, policy);
-        }
-        gone
-    }
-
-    /// Owner-reference garbage collection (same namespace as the owner).
-    fn collect_dependents(&self, inner: &mut Inner, owner: &Value, policy: Propagation) {
-        let uid = meta_str(owner, "uid").unwrap_or("").to_string();
-        let ns = meta_str(owner, "namespace").map(String::from);
-        let mut found = Vec::new();
-        for (ty, map) in inner.objects.iter().enumerate() {
-            for ((ons, _), v) in map.iter() {
-                if ns.as_deref().is_some_and(|n| n != ons) {
-                    continue;
-                }
-                let owned = meta(v)
-                    .and_then(|m| m.get("ownerReferences"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter()
-                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(&uid))
-                    });
-                if owned {
-                    found.push((ty, v.clone()));
-                }
-            }
-        }
-        for (ty, dep) in found {
-            if policy == Propagation::Orphan {
-                let mut obj = (*dep).clone();
-                if let Some(Value::Array(refs)) = meta_mut(&mut obj).get_mut("ownerReferences") {
-                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(&uid));
-                }
-                self.commit(inner, ty, obj, "MODIFIED");
-            } else {
-                self.delete_locked(inner, ty, dep, Propagation::Background);
-            }
-        }
-    }
-
-    fn purge_namespace(&self, inner: &mut Inner, ns: &str) {
-        for ty in 0..self.registry.kinds.len() {
-            if !self.registry.kinds[ty].namespaced {
-                continue;
-            }
-            let victims: Vec<Arc<Value>> = inner.objects[ty]
-                .iter()
-                .filter(|(k, _)| k.0 == ns)
-                .map(|(_, v)| v.clone())
-                .collect();
-            for v in victims {
-                // Dependents may already have been collected via their owner.
-                let key = (
-                    ns.to_string(),
-                    meta_str(&v, "name").unwrap_or("").to_string(),
-                );
-                if let Some(cur) = inner.objects[ty].get(&key).cloned() {
-                    self.delete_locked(inner, ty, cur, Propagation::Background);
-                }
-            }
-        }
-    }
 }
 
 /// What the real registries do to `status` on create.
@@ -933,5 +883,46 @@ fn reset_status_on_create(kind: &str, obj: &mut Value) {
         _ => {
             o.remove("status");
         }
+    }
+}
+
+fn owner_uids(v: &Value) -> Vec<&str> {
+    meta(v)
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Keep the uid and owner indexes in step with one committed change.
+fn index(inner: &mut Inner, ty: usize, key: Key, prev: Option<&Value>, now: &Value, gone: bool) {
+    let uid = meta_str(now, "uid").unwrap_or("").to_string();
+    let old_owners = prev.map(owner_uids).unwrap_or_default();
+    let new_owners = if gone { Vec::new() } else { owner_uids(now) };
+    for o in &old_owners {
+        if !new_owners.contains(o) {
+            if let Some(set) = inner.dependents.get_mut(*o) {
+                set.remove(&(ty, key.clone()));
+                if set.is_empty() {
+                    inner.dependents.remove(*o);
+                }
+            }
+        }
+    }
+    for o in &new_owners {
+        inner
+            .dependents
+            .entry(o.to_string())
+            .or_default()
+            .insert((ty, key.clone()));
+    }
+    if gone {
+        inner.by_uid.remove(&uid);
+    } else if !uid.is_empty() {
+        inner.by_uid.insert(uid, (ty, key));
     }
 }

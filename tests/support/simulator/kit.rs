@@ -109,7 +109,29 @@ impl Handle {
         loop {
             match self.api.create(&pp, &dynobj).await {
                 Ok(o) => return Ok(serde_json::to_value(o)?),
-                Err(kube::Error::Api(s)) if s.code == 409 => return self.get(&name).await,
+                Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
+                    return self.get(&name).await
+                }
+                Err(e) if transient(&e) && tries < 200 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Create, retrying transient errors only; 409 and refusals are returned.
+    pub async fn try_create(&self, obj: Value) -> Result<Value, SimError> {
+        let dynobj: DynamicObject = serde_json::from_value(obj)?;
+        let pp = PostParams::default();
+        let mut tries = 0;
+        loop {
+            match self.api.create(&pp, &dynobj).await {
+                Ok(o) => return Ok(serde_json::to_value(o)?),
+                Err(kube::Error::Api(s)) if (400..500).contains(&s.code) && s.code != 429 => {
+                    return Err(SimError::Kube(kube::Error::Api(s)))
+                }
                 Err(e) if transient(&e) && tries < 200 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,14 +1,20 @@
 //! Plays the Tekton PipelineRun/TaskRun controllers for one PipelineRun,
 //! with the status shapes and messages of `reference/tekton-failure-shapes.md`
-//! (Tekton v1.12+ reasons such as StepFailed/StepOOM).
+//! (Tekton v1.12+ reasons such as StepFailed/StepOOM): tasks in order, the
+//! run's `timeouts.pipeline` enforced on the simulator's clock
+//! (`PipelineRunTimeout`), `spec.status: Cancelled` honoured, and pod
+//! creates the API server refuses handled as `handlePodCreationError`
+//! does (quota: `ExceededResourceQuota` and retry; Pod Security:
+//! `PodAdmissionFailed`; anything else: `PodCreationFailed`).
 
 use std::time::Duration;
 
 use kube::Client;
 use serde_json::{json, Value};
 
-use super::kit::{self, now, owner_ref, str_at, Handle, SimError};
+use super::kit::{self, now, str_at, Handle, SimError};
 use super::scenario::Scenario;
+use super::tekton_child::{self as child, cond, Child, Created, PodCreate};
 use super::SimConfig;
 
 struct Run<'a> {
@@ -20,41 +26,55 @@ struct Run<'a> {
     trs: Handle,
     pods: Handle,
     children: Vec<Value>,
+    /// When `timeouts.pipeline` (scaled) has passed; None for "0s" (none).
+    deadline: Option<tokio::time::Instant>,
 }
 
 enum Stop {
     Cancelled,
+    TimedOut,
 }
 
-fn cond(status: &str, reason: &str, message: &str) -> Value {
-    json!([{
-        "type": "Succeeded",
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": now(),
-    }])
+/// How starting a task's pod went.
+enum PodStart {
+    Started,
+    /// Cancelled or timed out meanwhile, with the "Previous status" to keep.
+    Stopped(Stop, Option<String>),
+    /// The task failed (the pod was refused for good).
+    Failed,
 }
 
-fn child_name(pr: &str, task: &str) -> String {
-    let full = format!("{pr}-{task}");
-    if full.len() <= 63 {
-        return full;
-    }
-    let digest = sha2_short(&full);
-    format!("{}-{digest}", &full[..57])
-}
-
-fn sha2_short(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))[..5].to_string()
-}
+/// Tekton's retry of a pod create refused for quota (a minute, scaled).
+const QUOTA_RETRY: Duration = Duration::from_secs(60);
 
 fn counts(done: usize, failed: usize, cancelled: usize, incomplete: Option<usize>) -> String {
     match incomplete {
         Some(i) => format!("Tasks Completed: {done} (Failed: {failed}, Cancelled {cancelled}), Incomplete: {i}, Skipped: 0"),
         None => format!("Tasks Completed: {done} (Failed: {failed}, Cancelled {cancelled}), Skipped: 0"),
     }
+}
+
+/// A Go duration (`1h0m0s`, `90s`) in seconds.
+fn go_secs(s: &str) -> Option<f64> {
+    let mut rest = s;
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        total += v * match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        rest = &rest[u..];
+    }
+    Some(total)
 }
 
 /// Run one PipelineRun to its scripted end.
@@ -65,12 +85,18 @@ pub async fn run(
     scenario: Scenario,
 ) -> Result<(), SimError> {
     let ns = str_at(&pr, "/metadata/namespace").to_string();
+    let timeout = match str_at(&pr, "/spec/timeouts/pipeline") {
+        "" => Some(3600.0),
+        t => go_secs(t).filter(|s| *s > 0.0),
+    };
     let mut run = Run {
         cfg,
         name: str_at(&pr, "/metadata/name").to_string(),
         prs: Handle::new(&client, &kit::pipelineruns(), &ns),
         trs: Handle::new(&client, &kit::taskruns(), &ns),
         pods: Handle::new(&client, &kit::pods(), &ns),
+        deadline: timeout
+            .map(|s| tokio::time::Instant::now() + cfg.scaled(Duration::from_secs_f64(s))),
         ns,
         pr,
         children: Vec::new(),
@@ -122,6 +148,10 @@ impl Run<'_> {
         }
     }
 
+    fn uid(&self) -> String {
+        str_at(&self.pr, "/metadata/uid").to_string()
+    }
+
     async fn pr_status(&self, status: Value) -> Result<(), SimError> {
         self.prs
             .patch_status(&self.name, json!({"status": status}))
@@ -146,18 +176,37 @@ impl Run<'_> {
         ))
     }
 
-    /// Sleep, checking for cancellation every few milliseconds.
+    /// Sleep, checking for cancellation and the run's timeout.
     async fn wait(&self, d: Duration) -> Result<Option<Stop>, SimError> {
-        let end = tokio::time::Instant::now() + d;
+        let start = tokio::time::Instant::now();
+        let far = start + Duration::from_secs(86_400);
+        let end = start.checked_add(d).unwrap_or(far).min(far);
         loop {
             if self.cancel_requested().await? {
                 return Ok(Some(Stop::Cancelled));
             }
             let now = tokio::time::Instant::now();
+            if self.deadline.is_some_and(|t| now >= t) {
+                return Ok(Some(Stop::TimedOut));
+            }
             if now >= end {
                 return Ok(None);
             }
-            tokio::time::sleep((end - now).min(Duration::from_millis(25))).await;
+            let next = self.deadline.map_or(end, |t| end.min(t));
+            tokio::time::sleep((next - now).min(Duration::from_millis(25))).await;
+        }
+    }
+
+    async fn stop(
+        &self,
+        stop: Stop,
+        c: &Child,
+        i: usize,
+        prev: Option<String>,
+    ) -> Result<(), SimError> {
+        match stop {
+            Stop::Cancelled => self.cancel(c, i, prev).await,
+            Stop::TimedOut => self.time_out(c, prev).await,
         }
     }
 
@@ -178,21 +227,26 @@ impl Run<'_> {
         let tasks = self.tasks();
         let n = tasks.len();
         for (i, task) in tasks.iter().enumerate() {
-            let last = i + 1 == n;
-            let outcome = if last {
+            let outcome = if i + 1 == n {
                 scenario.clone()
             } else {
                 Scenario::Success
             };
-            let tr_name = child_name(&self.name, task);
+            let tr_name = child::child_name(&self.name, task);
             let pod_name = format!("{tr_name}-pod");
-            let no_pod = matches!(outcome, Scenario::Forbidden | Scenario::Quota);
-            let tr = self
-                .create_taskrun(&tr_name, task, if no_pod { "" } else { &pod_name })
-                .await?;
-            if !no_pod {
-                self.create_pod(&tr, &pod_name).await?;
-            }
+            let taskrun = match self.create_taskrun(&tr_name, task).await? {
+                Ok(tr) => tr,
+                Err(stop) => {
+                    // Never created: nothing to end but the run itself.
+                    return self.stop_without_child(stop).await;
+                }
+            };
+            let mut c = Child {
+                tr_name: tr_name.clone(),
+                pod_name,
+                taskrun,
+                step_started: None,
+            };
             self.children.push(json!({
                 "apiVersion": "tekton.dev/v1",
                 "kind": "TaskRun",
@@ -204,154 +258,236 @@ impl Run<'_> {
                 "childReferences": self.children,
             }))
             .await?;
-            let delay = match outcome {
-                Scenario::Slow { delay } => delay,
-                _ => step,
-            };
-            if let Some(Stop::Cancelled) = self.wait(delay).await? {
-                return self.cancel(&tr_name, &pod_name, i, None).await;
-            }
-            let failure = match outcome {
-                Scenario::Success | Scenario::Slow { .. } => {
-                    self.succeed_task(&tr_name, &pod_name).await?;
-                    continue;
-                }
-                Scenario::TaskFailed { exit_code } => {
-                    self.fail_step(&tr_name, &pod_name, exit_code, "Error", "StepFailed")
-                        .await?;
-                    true
-                }
-                Scenario::Oom => {
-                    self.fail_step(&tr_name, &pod_name, 137, "OOMKilled", "StepOOM")
-                        .await?;
-                    true
-                }
-                Scenario::ImagePull => {
-                    self.image_pull(&tr_name, &pod_name).await?;
-                    true
-                }
-                Scenario::Forbidden => {
-                    self.forbidden(&tr_name, &pod_name).await?;
-                    true
-                }
-                Scenario::Quota => {
-                    let prev = self.quota(&tr_name, &pod_name).await?;
-                    if let Some(Stop::Cancelled) = self.wait(step).await? {
-                        return self.cancel(&tr_name, &pod_name, i, Some(prev)).await;
-                    }
-                    return self.time_out(&tr_name, &pod_name, Some(prev)).await;
-                }
-                Scenario::Timeout => return self.time_out(&tr_name, &pod_name, None).await,
-                Scenario::Cancel => {
-                    self.prs
-                        .patch(&self.name, json!({"spec": {"status": "Cancelled"}}))
-                        .await?;
-                    return self.cancel(&tr_name, &pod_name, i, None).await;
-                }
-                Scenario::Hang => loop {
-                    if let Some(Stop::Cancelled) = self.wait(Duration::from_secs(3600)).await? {
-                        return self.cancel(&tr_name, &pod_name, i, None).await;
-                    }
-                },
-                Scenario::Validation => false,
-            };
-            if failure {
-                return self
-                    .finish_pr("False", "Failed", &counts(i + 1, 1, 0, None))
-                    .await;
+            if let Some(end) = self.task(&mut c, i, &outcome).await? {
+                return end;
             }
         }
         self.finish_pr("True", "Succeeded", &counts(n, 0, 0, None))
             .await
     }
 
+    /// Play one task; `Some(result)` when the run ended with it.
+    async fn task(
+        &self,
+        c: &mut Child,
+        i: usize,
+        outcome: &Scenario,
+    ) -> Result<Option<Result<(), SimError>>, SimError> {
+        let step = self.cfg.step_delay;
+        match outcome {
+            Scenario::Forbidden => {
+                let msg = format!(
+                    "pods \"{}\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"step-run\" must set securityContext.allowPrivilegeEscalation=false)",
+                    c.pod_name
+                );
+                self.fail_task(c, "PodAdmissionFailed", &msg).await?;
+                return Ok(Some(self.finish_failed(i).await));
+            }
+            Scenario::Quota => {
+                let msg = format!(
+                    "pods \"{}\" is forbidden: exceeded quota: compute-quota, requested: limits.memory=2Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi",
+                    c.pod_name
+                );
+                let prev = self.quota_ongoing(c, &msg).await?;
+                let stop = self.wait(step).await?.unwrap_or(Stop::TimedOut);
+                return Ok(Some(self.stop(stop, c, i, Some(prev)).await));
+            }
+            _ => {}
+        }
+        match self.create_pod(c, outcome).await? {
+            PodStart::Started => {}
+            PodStart::Stopped(stop, prev) => return Ok(Some(self.stop(stop, c, i, prev).await)),
+            PodStart::Failed => return Ok(Some(self.finish_failed(i).await)),
+        }
+        let delay = match outcome {
+            Scenario::Slow { delay } => *delay,
+            Scenario::Hang | Scenario::ImagePull => Duration::MAX,
+            Scenario::Timeout | Scenario::Cancel => Duration::ZERO,
+            _ => step,
+        };
+        if *outcome == Scenario::ImagePull {
+            self.wait(step).await?;
+            self.image_pull(c).await?;
+            return Ok(Some(self.finish_failed(i).await));
+        }
+        if let Some(stop) = self.wait(delay.max(step)).await? {
+            return Ok(Some(self.stop(stop, c, i, None).await));
+        }
+        match outcome {
+            Scenario::TaskFailed { exit_code } => {
+                self.fail_step(c, *exit_code, "Error", "StepFailed").await?
+            }
+            Scenario::Oom => self.fail_step(c, 137, "OOMKilled", "StepOOM").await?,
+            Scenario::Timeout => return Ok(Some(self.time_out(c, None).await)),
+            Scenario::Cancel => {
+                self.prs
+                    .patch(&self.name, json!({"spec": {"status": "Cancelled"}}))
+                    .await?;
+                return Ok(Some(self.cancel(c, i, None).await));
+            }
+            _ => {
+                self.succeed_task(c).await?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.finish_failed(i).await))
+    }
+
+    async fn finish_failed(&self, i: usize) -> Result<(), SimError> {
+        self.finish_pr("False", "Failed", &counts(i + 1, 1, 0, None))
+            .await
+    }
+
+    async fn stop_without_child(&self, stop: Stop) -> Result<(), SimError> {
+        match stop {
+            Stop::Cancelled => {
+                let msg = format!("PipelineRun \"{}\" was cancelled", self.name);
+                self.finish_pr("False", "Cancelled", &msg).await
+            }
+            Stop::TimedOut => {
+                let msg = format!(
+                    "PipelineRun \"{}\" failed to finish within \"{}\"",
+                    self.name,
+                    self.timeout_text()
+                );
+                self.finish_pr("False", "PipelineRunTimeout", &msg).await
+            }
+        }
+    }
+
+    /// Create the TaskRun, waiting while a same-name TaskRun of an earlier
+    /// run lingers (its garbage collection is asynchronous).
     async fn create_taskrun(
         &self,
         tr_name: &str,
         task: &str,
-        pod_name: &str,
-    ) -> Result<Value, SimError> {
-        let mut labels = self
-            .pr
-            .pointer("/metadata/labels")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or_else(|| json!({}));
-        labels["tekton.dev/pipelineRun"] = json!(self.name);
-        labels["tekton.dev/pipelineRunUID"] = json!(str_at(&self.pr, "/metadata/uid"));
-        labels["tekton.dev/pipelineTask"] = json!(task);
-        labels["tekton.dev/pipeline"] = json!(self.pipeline_name());
-        labels["tekton.dev/memberOf"] = json!("tasks");
-        let tr = self
-            .trs
-            .create(json!({
-                "apiVersion": "tekton.dev/v1",
-                "kind": "TaskRun",
-                "metadata": {
-                    "name": tr_name,
-                    "namespace": self.ns,
-                    "labels": labels,
-                    "ownerReferences": [owner_ref(&self.pr)],
-                },
-                "spec": {
-                    "serviceAccountName": str_at(&self.pr, "/spec/taskRunTemplate/serviceAccountName"),
-                    "taskSpec": {"steps": [{"name": "run", "image": "registry.example/workflow:latest"}]},
-                    "timeout": "1h0m0s",
-                },
-            }))
-            .await?;
-        let start = if pod_name.is_empty() {
-            Value::Null
-        } else {
-            json!(now())
-        };
-        self.trs
-            .patch_status(tr_name, json!({"status": {
-                "podName": pod_name,
-                "startTime": start,
-                "conditions": cond("Unknown", "Running", "Not all Steps in the Task have finished executing"),
-                "steps": if pod_name.is_empty() { json!([]) } else {
-                    json!([{"name": "run", "container": "step-run", "running": {"startedAt": now()}}])
-                },
-            }}))
-            .await?;
-        Ok(tr)
+    ) -> Result<Result<Value, Stop>, SimError> {
+        let doc = child::taskrun_doc(&self.pr, &self.pipeline_name(), tr_name, task);
+        loop {
+            match child::create_child(&self.trs, doc.clone(), &self.uid()).await? {
+                Created::Ok(tr) => {
+                    self.trs
+                        .patch_status(
+                            tr_name,
+                            json!({"status": {
+                                "podName": "",
+                                "startTime": now(),
+                                "conditions": cond("Unknown", "Pending", "Pending"),
+                            }}),
+                        )
+                        .await?;
+                    return Ok(Ok(tr));
+                }
+                Created::Collision => {
+                    if let Some(stop) = self.wait(self.cfg.step_delay).await? {
+                        return Ok(Err(stop));
+                    }
+                }
+            }
+        }
     }
 
-    async fn create_pod(&self, tr: &Value, pod_name: &str) -> Result<(), SimError> {
-        let mut labels = tr
-            .pointer("/metadata/labels")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        labels["tekton.dev/taskRun"] = json!(str_at(tr, "/metadata/name"));
-        labels["tekton.dev/taskRunUID"] = json!(str_at(tr, "/metadata/uid"));
-        labels["app.kubernetes.io/managed-by"] = json!("tekton-pipelines");
-        self.pods
-            .create(json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": pod_name,
-                    "namespace": self.ns,
-                    "labels": labels,
-                    "annotations": {"pipeline.tekton.dev/release": "v1.15.0"},
-                    "ownerReferences": [owner_ref(tr)],
+    /// Create the pod and start the step (waiting for an image pull,
+    /// otherwise running).
+    async fn create_pod(&self, c: &mut Child, outcome: &Scenario) -> Result<PodStart, SimError> {
+        let doc = child::pod_doc(&self.pr, &c.taskrun, &c.pod_name);
+        let tr_uid = str_at(&c.taskrun, "/metadata/uid").to_string();
+        let mut previous = None;
+        loop {
+            let answer = match child::create_child(&self.pods, doc.clone(), &tr_uid).await {
+                Ok(Created::Ok(_)) => PodCreate::Created,
+                Ok(Created::Collision) => PodCreate::Refused {
+                    message: String::new(),
+                    quota: false,
+                    pod_security: false,
                 },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "step-run", "image": "registry.example/workflow:latest"}],
-                },
-            }))
-            .await?;
+                Err(SimError::Kube(kube::Error::Api(s))) => child::refused(&s),
+                Err(e) => return Err(e),
+            };
+            match answer {
+                PodCreate::Created => break,
+                PodCreate::Refused { message, .. } if message.is_empty() => {
+                    // A lingering pod of an earlier TaskRun: requeue.
+                    if let Some(stop) = self.wait(self.cfg.step_delay).await? {
+                        return Ok(PodStart::Stopped(stop, previous));
+                    }
+                }
+                PodCreate::Refused {
+                    message,
+                    quota: true,
+                    ..
+                } => {
+                    previous = Some(self.quota_ongoing(c, &message).await?);
+                    if let Some(stop) = self.wait(self.cfg.scaled(QUOTA_RETRY)).await? {
+                        return Ok(PodStart::Stopped(stop, previous));
+                    }
+                }
+                PodCreate::Refused {
+                    message,
+                    pod_security: true,
+                    ..
+                } => {
+                    self.fail_task(c, "PodAdmissionFailed", &message).await?;
+                    return Ok(PodStart::Failed);
+                }
+                PodCreate::Refused { message, .. } => {
+                    let msg = format!(
+                        "failed to create task run pod \"{}\": {message}. Maybe invalid TaskSpec",
+                        c.tr_name
+                    );
+                    self.fail_task(c, "PodCreationFailed", &msg).await?;
+                    return Ok(PodStart::Failed);
+                }
+            }
+        }
+        let (pod_state, step) = if *outcome == Scenario::ImagePull {
+            let w = json!({"reason": "ImagePullBackOff",
+                "message": format!("Back-off pulling image \"{}\"", child::STEP_IMAGE)});
+            (json!({"waiting": w}), json!({"waiting": w}))
+        } else {
+            let t = now();
+            c.step_started = Some(t.clone());
+            (
+                json!({"running": {"startedAt": t}}),
+                json!({"running": {"startedAt": t}}),
+            )
+        };
+        let phase = if *outcome == Scenario::ImagePull {
+            "Pending"
+        } else {
+            "Running"
+        };
         self.pods
             .patch_status(
-                pod_name,
+                &c.pod_name,
                 json!({"status": {
-                    "phase": "Running",
-                    "startTime": now(),
-                    "containerStatuses": [{"name": "step-run", "ready": true, "restartCount": 0,
-                        "image": "registry.example/workflow:latest", "imageID": "",
-                        "state": {"running": {"startedAt": now()}}}],
+                    "phase": phase, "startTime": now(),
+                    "containerStatuses": child::step_container_status(pod_state),
+                }}),
+            )
+            .await?;
+        let mut step_status = json!({"name": child::STEP, "container": child::STEP_CONTAINER});
+        if let (Some(o), Some(s)) = (step_status.as_object_mut(), step.as_object()) {
+            o.extend(s.clone());
+        }
+        self.trs
+            .patch_status(&c.tr_name, json!({"status": {
+                "podName": c.pod_name,
+                "conditions": cond("Unknown", "Running", "Not all Steps in the Task have finished executing"),
+                "steps": [step_status],
+            }}))
+            .await?;
+        Ok(PodStart::Started)
+    }
+
+    async fn fail_task(&self, c: &Child, reason: &str, msg: &str) -> Result<(), SimError> {
+        self.trs
+            .patch_status(
+                &c.tr_name,
+                json!({"status": {
+                    "podName": "",
+                    "conditions": cond("False", reason, msg),
+                    "completionTime": now(),
                 }}),
             )
             .await
@@ -359,118 +495,79 @@ impl Run<'_> {
 
     async fn pod_terminated(
         &self,
-        pod_name: &str,
+        c: &Child,
         phase: &str,
-        exit_code: i32,
+        code: i32,
         reason: &str,
     ) -> Result<(), SimError> {
+        let started = c.step_started.clone().unwrap_or_else(now);
+        let state = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now()}});
         self.pods
             .patch_status(
-                pod_name,
-                json!({"status": {
-                    "phase": phase,
-                    "containerStatuses": [{"name": "step-run", "ready": false, "restartCount": 0,
-                        "image": "registry.example/workflow:latest", "imageID": "",
-                        "state": {"terminated": {"exitCode": exit_code, "reason": reason,
-                            "startedAt": now(), "finishedAt": now()}}}],
-                }}),
+                &c.pod_name,
+                json!({"status": {"phase": phase, "containerStatuses": child::step_container_status(state)}}),
             )
             .await
     }
 
-    async fn succeed_task(&self, tr_name: &str, pod_name: &str) -> Result<(), SimError> {
-        self.pod_terminated(pod_name, "Succeeded", 0, "Completed")
-            .await?;
+    async fn succeed_task(&self, c: &Child) -> Result<(), SimError> {
+        self.pod_terminated(c, "Succeeded", 0, "Completed").await?;
+        let started = c.step_started.clone().unwrap_or_else(now);
         self.trs
-            .patch_status(tr_name, json!({"status": {
+            .patch_status(&c.tr_name, json!({"status": {
                 "conditions": cond("True", "Succeeded", "All Steps have completed executing"),
                 "completionTime": now(),
-                "steps": [{"name": "run", "container": "step-run",
-                    "terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}],
+                "steps": [{"name": child::STEP, "container": child::STEP_CONTAINER,
+                    "terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now()}}],
             }}))
             .await
     }
 
     async fn fail_step(
         &self,
-        tr_name: &str,
-        pod_name: &str,
+        c: &Child,
         code: i32,
         term_reason: &str,
         reason: &str,
     ) -> Result<(), SimError> {
-        self.pod_terminated(pod_name, "Failed", code, term_reason)
-            .await?;
+        self.pod_terminated(c, "Failed", code, term_reason).await?;
+        let started = c.step_started.clone().unwrap_or_else(now);
         self.trs
-            .patch_status(tr_name, json!({"status": {
+            .patch_status(&c.tr_name, json!({"status": {
                 "conditions": cond("False", reason, &format!("\"step-run\" exited with code {code}: {term_reason}")),
                 "completionTime": now(),
-                "steps": [{"name": "run", "container": "step-run",
-                    "terminated": {"exitCode": code, "reason": term_reason, "startedAt": now(), "finishedAt": now()}}],
+                "steps": [{"name": child::STEP, "container": child::STEP_CONTAINER,
+                    "terminated": {"exitCode": code, "reason": term_reason, "startedAt": started, "finishedAt": now()}}],
             }}))
             .await
     }
 
-    /// Steps Tekton terminates itself get a synthetic exit code 1; a step
-    /// that was still waiting gets the TaskRun's creationTimestamp as
-    /// `startedAt` (v0.70+ `terminateStepsInPod`).
-    fn synthetic_steps(reason: &str, pod_name: &str, started_at: &str) -> Value {
-        json!([{"name": "run", "container": "step-run", "terminated": {
-            "exitCode": 1, "reason": reason, "terminationReason": reason,
-            "message": format!("Step run terminated as pod {pod_name} is terminated"),
-            "startedAt": started_at, "finishedAt": now()}}])
-    }
-
-    async fn image_pull(&self, tr_name: &str, pod_name: &str) -> Result<(), SimError> {
-        let image = "registry.example/workflow:latest";
-        let kubelet = format!("Back-off pulling image \"{image}\"");
-        self.pods
-            .patch_status(pod_name, json!({"status": {
-                "phase": "Pending",
-                "containerStatuses": [{"name": "step-run", "ready": false, "restartCount": 0, "image": image, "imageID": "",
-                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": kubelet}}}],
-            }}))
-            .await?;
+    async fn image_pull(&self, c: &Child) -> Result<(), SimError> {
+        let kubelet = format!("Back-off pulling image \"{}\"", child::STEP_IMAGE);
         let msg = format!(
-            "the step \"run\" in TaskRun \"{tr_name}\" failed to pull the image \"\". The pod errored with the message: \"{kubelet}.\""
+            "the step \"{}\" in TaskRun \"{}\" failed to pull the image \"\". The pod errored with the message: \"{kubelet}.\"",
+            child::STEP,
+            c.tr_name
         );
-        let tr = self.trs.get(tr_name).await?;
-        let created = str_at(&tr, "/metadata/creationTimestamp").to_owned();
         self.trs
             .patch_status(
-                tr_name,
+                &c.tr_name,
                 json!({"status": {
                     "conditions": cond("False", "TaskRunImagePullFailed", &msg),
                     "completionTime": now(),
-                    "steps": Self::synthetic_steps("TaskRunImagePullFailed", pod_name, &created),
+                    "steps": child::synthetic_steps(c, "TaskRunImagePullFailed"),
                 }}),
             )
             .await
     }
 
-    async fn forbidden(&self, tr_name: &str, pod_name: &str) -> Result<(), SimError> {
-        let msg = format!(
-            "pods \"{pod_name}\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"step-run\" must set securityContext.allowPrivilegeEscalation=false)"
-        );
+    /// The TaskRun waits for quota: `ExceededResourceQuota`, no start time.
+    /// Returns the text later transitions keep as "Previous status".
+    async fn quota_ongoing(&self, c: &Child, refusal: &str) -> Result<String, SimError> {
+        let msg = format!("TaskRun Pod exceeded available resources: {refusal}");
         self.trs
             .patch_status(
-                tr_name,
-                json!({"status": {
-                    "conditions": cond("False", "PodAdmissionFailed", &msg),
-                    "completionTime": now(),
-                }}),
-            )
-            .await
-    }
-
-    /// Returns the condition text kept as "Previous status" by later transitions.
-    async fn quota(&self, tr_name: &str, pod_name: &str) -> Result<String, SimError> {
-        let msg = format!(
-            "TaskRun Pod exceeded available resources: pods \"{pod_name}\" is forbidden: exceeded quota: compute-quota, requested: limits.memory=2Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi"
-        );
-        self.trs
-            .patch_status(
-                tr_name,
+                &c.tr_name,
                 json!({"status": {
                     "conditions": cond("Unknown", "ExceededResourceQuota", &msg),
                     "startTime": null,
@@ -482,51 +579,46 @@ impl Run<'_> {
 
     async fn end_child(
         &self,
-        tr_name: &str,
-        pod_name: &str,
+        c: &Child,
         why: &str,
         previous: Option<String>,
     ) -> Result<(), SimError> {
-        let mut msg = format!("TaskRun \"{tr_name}\" was cancelled. {why}");
+        let mut msg = format!("TaskRun \"{}\" was cancelled. {why}", c.tr_name);
         if let Some(p) = previous {
             msg.push_str(&format!("\nPrevious status: {p}"));
         }
         self.trs
             .patch(
-                tr_name,
+                &c.tr_name,
                 json!({"spec": {"status": "TaskRunCancelled", "statusMessage": why}}),
             )
             .await?;
-        self.trs
-            .patch_status(
-                tr_name,
-                json!({"status": {
-                    "conditions": cond("False", "TaskRunCancelled", &msg),
-                    "completionTime": now(),
-                    "steps": Self::synthetic_steps("TaskRunCancelled", pod_name, &now()),
-                }}),
-            )
-            .await?;
-        match self.pods.get(pod_name).await {
+        let mut status = json!({
+            "conditions": cond("False", "TaskRunCancelled", &msg),
+            "completionTime": now(),
+        });
+        match self.pods.get(&c.pod_name).await {
             Ok(_) => {
-                self.pod_terminated(pod_name, "Failed", 1, "TaskRunCancelled")
+                status["steps"] = child::synthetic_steps(c, "TaskRunCancelled");
+                self.trs
+                    .patch_status(&c.tr_name, json!({"status": status}))
+                    .await?;
+                self.pod_terminated(c, "Failed", 1, "TaskRunCancelled")
                     .await
             }
-            Err(SimError::Gone) => Ok(()),
+            Err(SimError::Gone) => {
+                self.trs
+                    .patch_status(&c.tr_name, json!({"status": status}))
+                    .await
+            }
             Err(e) => Err(e),
         }
     }
 
-    async fn time_out(
-        &self,
-        tr_name: &str,
-        pod_name: &str,
-        previous: Option<String>,
-    ) -> Result<(), SimError> {
+    async fn time_out(&self, c: &Child, previous: Option<String>) -> Result<(), SimError> {
         tokio::time::sleep(self.cfg.step_delay).await;
         self.end_child(
-            tr_name,
-            pod_name,
+            c,
             "TaskRun cancelled as the PipelineRun it belongs to has timed out.",
             previous,
         )
@@ -541,14 +633,12 @@ impl Run<'_> {
 
     async fn cancel(
         &self,
-        tr_name: &str,
-        pod_name: &str,
+        c: &Child,
         _index: usize,
         previous: Option<String>,
     ) -> Result<(), SimError> {
         self.end_child(
-            tr_name,
-            pod_name,
+            c,
             "TaskRun cancelled as the PipelineRun it belongs to has been cancelled.",
             previous,
         )
