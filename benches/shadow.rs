@@ -16,7 +16,7 @@
 mod support;
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,14 +149,22 @@ struct Recorder {
     decided: AtomicUsize,
     shadowed: AtomicUsize,
     differ: AtomicUsize,
+    /// Time in the active decisions and in the shadow ones (decide +
+    /// compare), in nanoseconds, as the controller reports them.
+    decide_nanos: AtomicU64,
+    shadow_nanos: AtomicU64,
 }
 
 impl ReconcileHooks for Recorder {
-    fn decided(&self, _d: &Decision, _t: Duration) {
+    fn decided(&self, _d: &Decision, t: Duration) {
         self.decided.fetch_add(1, Ordering::Relaxed);
+        self.decide_nanos
+            .fetch_add(t.as_nanos() as u64, Ordering::Relaxed);
     }
-    fn shadow_evaluated(&self, d: Option<&DecisionDiff>, _t: Duration) {
+    fn shadow_evaluated(&self, d: Option<&DecisionDiff>, t: Duration) {
         self.shadowed.fetch_add(1, Ordering::Relaxed);
+        self.shadow_nanos
+            .fetch_add(t.as_nanos() as u64, Ordering::Relaxed);
         if d.is_some() {
             self.differ.fetch_add(1, Ordering::Relaxed);
         }
@@ -230,6 +238,9 @@ struct Round {
     shadowed: usize,
     differ: usize,
     writes: usize,
+    /// Mean time of one active decision, and of one shadow evaluation.
+    decide: Duration,
+    shadow: Duration,
 }
 
 /// Start a controller (with `shadow` or not), wait until it has reconciled
@@ -300,13 +311,20 @@ async fn round(
         shadowed: recorder.shadowed.load(Ordering::Relaxed),
         differ: recorder.differ.load(Ordering::Relaxed),
         writes,
+        decide: per(&recorder.decide_nanos, &recorder.decided),
+        shadow: per(&recorder.shadow_nanos, &recorder.shadowed),
     })
+}
+
+fn per(nanos: &AtomicU64, count: &AtomicUsize) -> Duration {
+    let n = count.load(Ordering::Relaxed).max(1) as u64;
+    Duration::from_nanos(nanos.load(Ordering::Relaxed) / n)
 }
 
 fn print(label: &str, r: &Round) {
     println!(
-        "  {label:<28} reconcile p50 {:?}, p99 {:?}, mean {:?}; resync {:.2}s; {} decisions + {} in shadow ({} differ); {} WFE writes",
-        r.p50, r.p99, r.mean, r.wall.as_secs_f64(), r.decided, r.shadowed, r.differ, r.writes
+        "  {label:<28} reconcile p50 {:?}, p99 {:?}, mean {:?}; resync {:.2}s; {} decisions ({:?} each) + {} in shadow ({:?} each, {} differ); {} WFE writes",
+        r.p50, r.p99, r.mean, r.wall.as_secs_f64(), r.decided, r.decide, r.shadowed, r.shadow, r.differ, r.writes
     );
 }
 
@@ -352,6 +370,12 @@ async fn per_reconcile() -> Result<(), BoxError> {
         ratio(mean(&with, |r| r.p99), mean(&none, |r| r.p99)),
         ratio(mean(&with, |r| r.mean), mean(&none, |r| r.mean)),
         ratio(mean(&with, |r| r.wall), mean(&none, |r| r.wall)),
+    );
+    println!(
+        "  in the controller with shadow: {:?} per active decision, {:?} per shadow evaluation (×{:.2} the decision time)",
+        mean(&with, |r| r.decide),
+        mean(&with, |r| r.shadow),
+        1.0 + ratio(mean(&with, |r| r.shadow), mean(&with, |r| r.decide)),
     );
     Ok(())
 }
