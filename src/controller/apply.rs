@@ -104,7 +104,7 @@ pub(crate) async fn apply(
                         redecided = true;
                         observed.env.execution_namespace_phase = ctx.namespace.phase();
                         observed.env.create_rejection = Some(rejection.clone());
-                        decision = decide(ctx, &current, &observed);
+                        decision = decide(ctx, &current, &observed).await?;
                         if creates(&decision) {
                             // No rule takes the refusal: retry it with
                             // backoff rather than loop on it.
