@@ -2,7 +2,7 @@
 
 Usage:
   validate.py render FILE --rules DIR [--extra-rule NAME=PATH]... [--source api|volume]
-                     [--existing-configmap NAME] [--no-pod-hardening]
+                     [--existing-configmap NAME] [--shadow-configmap NAME] [--no-pod-hardening]
                      [--expect KIND]... [--expect-no KIND]...
   validate.py examples CRD_FILE EXAMPLE...
   validate.py runbooks RENDER_FILE OPERATIONS_MD
@@ -15,6 +15,9 @@ render    One `helm template` output:
              names the ConfigMap, and a Role grants get/list/watch on it by
              resourceNames (and Events), bound to the ServiceAccount; source
              volume -> the ConfigMap is mounted as a directory (no subPath);
+             a candidate in shadow (--shadow-configmap) is read the same
+             way through the API, by its own Role on that name only; none
+             is configured without it;
           3. the Deployment keeps its hardening (non-root, read-only root
              filesystem, no capabilities, seccomp RuntimeDefault, probes,
              requests and limits; the pod part not with --no-pod-hardening);
@@ -139,7 +142,53 @@ def engine_container(dep):
     return cs[0] if cs else None
 
 
-def check_rules_delivery(objs, source, cm_name):
+def configmap_grants(objs, ns):
+    """(Role name, rule) for every rule of a Role in `ns` granting get/list/watch on ConfigMaps."""
+    out = []
+    for r in (o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == ns):
+        for rule in r.get("rules", []):
+            if ("configmaps" in rule.get("resources", []) and "" in rule.get("apiGroups", [])
+                    and {"get", "list", "watch"} <= set(rule.get("verbs", []))):
+                out.append((r, rule))
+    return out
+
+
+def check_role_bound(objs, role_name, sa, what):
+    roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == role_name]
+    events = any("events" in rule.get("resources", []) and "create" in rule.get("verbs", [])
+                 for r in roles for rule in r["rules"])
+    if not events:
+        fail(f"Role {role_name}: no create on events ({what})")
+    bound = [b for b in objs if b["kind"] == "RoleBinding" and b["roleRef"]["name"] == role_name
+             and any(s.get("name") == sa for s in b.get("subjects", []))]
+    if not bound:
+        fail(f"Role {role_name} is not bound to the ServiceAccount {sa}")
+
+
+def check_shadow(objs, shadow):
+    dep = deployment(objs)
+    c = dep and engine_container(dep)
+    if not c:
+        return
+    ns = dep["metadata"]["namespace"]
+    args = [a for a in c.get("args", []) if a.startswith("--shadow-rules")]
+    if not shadow:
+        if args:
+            fail(f"no candidate in shadow configured, but the engine gets {args}")
+        return
+    want = f"--shadow-rules-configmap={ns}/{shadow}"
+    if args != [want]:
+        fail(f"shadow: args {args} are not [{want}]")
+    granting = [r["metadata"]["name"] for r, rule in configmap_grants(objs, ns)
+                if rule.get("resourceNames") == [shadow]]
+    if len(granting) != 1:
+        fail(f"expected one Role granting get/list/watch on the shadow ConfigMap {shadow}, found {granting}")
+        return
+    check_role_bound(objs, granting[0], dep["spec"]["template"]["spec"].get("serviceAccountName"),
+                     "ShadowRulesApplied/ShadowRulesRejected")
+
+
+def check_rules_delivery(objs, source, cm_name, shadow=""):
     dep = deployment(objs)
     c = dep and engine_container(dep)
     if not c:
@@ -164,29 +213,20 @@ def check_rules_delivery(objs, source, cm_name):
     if mounts or any(a.startswith("--rules=") for a in args):
         fail("source api: the rules are mounted or passed as a directory as well")
     sa = spec.get("serviceAccountName")
-    roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == ns]
     granting = []
-    for r in roles:
-        for rule in r.get("rules", []):
-            if ("configmaps" in rule.get("resources", []) and "" in rule.get("apiGroups", [])
-                    and {"get", "list", "watch"} <= set(rule.get("verbs", []))):
-                if rule.get("resourceNames") != [cm_name]:
-                    fail(f"Role {r['metadata']['name']}: configmaps granted without resourceNames: [{cm_name}] "
-                         f"(got {rule.get('resourceNames')})")
-                else:
-                    granting.append(r["metadata"]["name"])
+    for r, rule in configmap_grants(objs, ns):
+        names = rule.get("resourceNames")
+        if shadow and names == [shadow]:
+            continue  # the candidate's own Role (check_shadow)
+        if names != [cm_name]:
+            fail(f"Role {r['metadata']['name']}: configmaps granted without resourceNames: [{cm_name}] "
+                 f"(got {names})")
+        else:
+            granting.append(r["metadata"]["name"])
     if len(granting) != 1:
         fail(f"expected one Role granting get/list/watch on ConfigMap {cm_name}, found {granting}")
         return
-    role = granting[0]
-    events = any("events" in rule.get("resources", []) and "create" in rule.get("verbs", [])
-                 for r in roles if r["metadata"]["name"] == role for rule in r["rules"])
-    if not events:
-        fail(f"Role {role}: no create on events (RulesApplied/RulesRejected)")
-    bound = [b for b in objs if b["kind"] == "RoleBinding" and b["roleRef"]["name"] == role
-             and any(s.get("name") == sa for s in b.get("subjects", []))]
-    if not bound:
-        fail(f"Role {role} is not bound to the ServiceAccount {sa}")
+    check_role_bound(objs, granting[0], sa, "RulesApplied/RulesRejected")
 
 
 def check_kinds(objs, expect, expect_no):
@@ -220,7 +260,8 @@ def cmd_render(a):
     meta = check_rules_configmap(objs, a.rules, extra, a.existing_configmap)
     cm_name = a.existing_configmap or (meta and meta["name"])
     if cm_name:
-        check_rules_delivery(objs, a.source, cm_name)
+        check_rules_delivery(objs, a.source, cm_name, a.shadow_configmap)
+    check_shadow(objs, a.shadow_configmap)
     check_hardening(objs, not a.no_pod_hardening)
     check_kinds(objs, a.expect, a.expect_no)
     check_execution_namespace(objs)
@@ -411,6 +452,7 @@ def main(argv):
     r.add_argument("--extra-rule", action="append", default=[])
     r.add_argument("--source", choices=["api", "volume"], default="api")
     r.add_argument("--existing-configmap", default="")
+    r.add_argument("--shadow-configmap", default="")
     r.add_argument("--no-pod-hardening", action="store_true")
     r.add_argument("--expect", action="append", default=[])
     r.add_argument("--expect-no", action="append", default=[])

@@ -12,6 +12,7 @@ mod output;
 mod records;
 mod rules_arg;
 pub mod run;
+pub mod run_shadow;
 mod table;
 mod test;
 mod test_output;

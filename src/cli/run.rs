@@ -1,7 +1,8 @@
-//! `wfe-engine run`: the controller in a cluster, with the rules hot-reloaded,
-//! the audit sink, leader election, and the HTTP endpoints (`/metrics`,
-//! `/healthz`, `/readyz`, `/rules`). Policy values (cooldown, backoff) live
-//! in the rules, not in flags.
+//! `wfe-engine run`: the controller in a cluster, with the rules hot-reloaded
+//! (and a candidate set evaluated in shadow, `run_shadow`), the audit sink,
+//! leader election, and the HTTP endpoints (`/metrics`, `/healthz`,
+//! `/readyz`, `/rules`, `/rules/shadow`). Policy values (cooldown, backoff)
+//! live in the rules, not in flags.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::kube_client::{client, UsageError};
+use super::run_shadow::ShadowArgs;
 use crate::controller::leader::{default_identity, default_lease_namespace};
 use crate::controller::{
     run_leader_election, spawn_controller, AuditSink, ControllerConfig, ControllerError,
@@ -79,6 +81,8 @@ pub struct RunArgs {
     pub audit: AuditArgs,
     #[command(flatten)]
     pub reload: ReloadArgs,
+    #[command(flatten)]
+    pub shadow: ShadowArgs,
 }
 
 /// Leader election flags.
@@ -272,6 +276,10 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let directory = directory_rules(&args)?;
+    args.shadow.check(
+        directory.as_ref().map(|(dir, _)| dir.as_path()),
+        args.rules_configmap.as_ref(),
+    )?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let audit_sink = args.audit.build().context("starting the audit sink")?;
     let audit: Arc<dyn AuditSink> = match &audit_sink {
@@ -298,6 +306,15 @@ pub async fn run_until(
         rules.clone(),
         metrics.clone(),
     );
+    let shadow = args
+        .shadow
+        .start(
+            &client,
+            &args.instance,
+            ReloadOptions::from(&args.reload),
+            &reload,
+        )
+        .await;
 
     let config = ControllerConfig {
         execution_namespace: args.execution_namespace.clone(),
@@ -321,6 +338,7 @@ pub async fn run_until(
         options: ControllerOptions {
             audit,
             hooks: metrics.hooks(),
+            shadow: shadow.clone(),
             readiness: readiness.clone(),
             ..ControllerOptions::default()
         },
@@ -351,12 +369,12 @@ pub async fn run_until(
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(telemetry::serve(
         listener,
-        telemetry::router(state),
+        telemetry::router(state).merge(telemetry::shadow_router(shadow)),
         async move {
             let _ = http_stopped.await;
         },
     ));
-    tracing::info!(addr = %args.http_addr, "serving /metrics, /healthz, /readyz, /rules");
+    tracing::info!(addr = %args.http_addr, "serving /metrics, /healthz, /readyz, /rules, /rules/shadow");
 
     let controller_result = if args.leader.leader_election {
         run_elected(&args.leader, client, &starter, ready, shutdown).await

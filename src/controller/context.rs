@@ -11,6 +11,7 @@ use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::ReconcileHooks;
 use super::namespace::NamespaceView;
+use super::shadow::Shadow;
 use super::stores::Stores;
 use crate::rules::RuleSet;
 
@@ -63,6 +64,8 @@ pub struct Context {
     pub(crate) events: EventPublisher,
     /// `AuditRecorded` conditions owed to WFEs by earlier reconciles.
     pub(crate) audit_conditions: AuditConditions,
+    /// A candidate rule set evaluated beside `rules`, never applied.
+    pub shadow: Option<Arc<Shadow>>,
     /// Whether the execution namespace accepts new objects.
     pub namespace: Arc<NamespaceView>,
 }

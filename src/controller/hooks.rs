@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use crate::api::WorkflowExecution;
-use crate::engine::Decision;
+use crate::engine::{Decision, DecisionDiff};
 
 /// How a reconcile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,9 @@ impl ReconcileOutcome {
 pub trait ReconcileHooks: Send + Sync {
     /// A decision was made (before it is applied).
     fn decided(&self, _decision: &Decision, _eval_time: Duration) {}
+    /// The candidate in shadow decided beside the active set, in
+    /// `eval_time`; `disagreement` is set when the two decisions differ.
+    fn shadow_evaluated(&self, _disagreement: Option<&DecisionDiff>, _eval_time: Duration) {}
     /// A decision was applied; `changed` says whether the status was written.
     fn applied(&self, _decision: &Decision, _changed: bool) {}
     /// A write reached the API server successfully (`verb` e.g. `create`,

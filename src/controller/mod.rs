@@ -18,6 +18,7 @@ pub mod readiness;
 mod reconcile;
 mod rejection;
 mod run;
+pub mod shadow;
 pub mod snapshot;
 pub mod status_patch;
 pub mod stores;
@@ -36,3 +37,4 @@ pub use readiness::Readiness;
 pub use run::{
     run_controller, spawn_controller, ControllerHandle, ControllerOptions, ReconcileAllTrigger,
 };
+pub use shadow::{Shadow, SHADOW_RECORDS};

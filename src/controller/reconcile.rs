@@ -14,6 +14,7 @@ use super::error::ControllerError;
 use super::gather::{observe_wfe, Observed};
 use super::hooks::ReconcileOutcome;
 use crate::api::WorkflowExecution;
+use crate::engine::record::primary_name;
 use crate::engine::{self, Decision};
 use crate::observe::{self, ObserveInput};
 
@@ -79,7 +80,8 @@ async fn reconcile_one(
     apply::apply(ctx, wfe, observed, decision).await
 }
 
-/// observe + decide with the current rule set.
+/// observe + decide with the current rule set (and, when configured, the
+/// candidate in shadow, compared and never applied).
 ///
 /// `decide` runs untrusted rules: its worst case is bounded by the sandbox
 /// (per evaluation and per decision), but even a bounded quarter second must
@@ -87,25 +89,47 @@ async fn reconcile_one(
 /// the decision runs on tokio's blocking pool (at most `concurrency`
 /// decisions at once, one per running reconcile); `observe` is plain data
 /// shaping and stays here. The cost of the hop is measured by
-/// `cargo bench --bench decide` ("placement").
+/// `cargo bench --bench decide` ("placement"). The shadow decision is just
+/// as untrusted and runs right after it, in the same closure.
 pub(crate) async fn decide(
     ctx: &Context,
     wfe: &WorkflowExecution,
     observed: &Observed,
 ) -> Result<Decision, ControllerError> {
     let rules = ctx.rules.load_full();
-    let facts = observe::observe(&ObserveInput {
-        wfe,
-        execution: observed.execution_json.as_ref(),
-        children: &observed.children,
-        others: &observed.others,
-        env: observed.env.clone(),
-        rules: &*rules,
-    });
+    // Observe copies labels and annotations only for a rule set that reads
+    // them; a candidate in shadow may read them when the active set does not,
+    // and both must see the same facts.
+    let facts = {
+        let everything = observe::ReadEverything(&*rules);
+        let view: &dyn observe::RuleView = if ctx.shadow.is_some() {
+            &everything
+        } else {
+            &*rules
+        };
+        observe::observe(&ObserveInput {
+            wfe,
+            execution: observed.execution_json.as_ref(),
+            children: &observed.children,
+            others: &observed.others,
+            env: observed.env.clone(),
+            rules: view,
+        })
+    };
     let now = Timestamp::now();
+    let shadow = ctx.shadow.clone().map(|s| {
+        let primary = observed.execution_json.as_ref().and_then(primary_name);
+        (s, ctx.hooks.clone(), primary)
+    });
     let (decision, elapsed) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        (engine::decide(&facts, &rules, now), started.elapsed())
+        let decision = engine::decide(&facts, &rules, now);
+        let elapsed = started.elapsed();
+        if let Some((shadow, hooks, primary)) = shadow {
+            // The same facts and instant: only the rule set differs.
+            shadow.evaluate(hooks.as_ref(), primary, &facts, now, &decision);
+        }
+        (decision, elapsed)
     })
     .await
     .map_err(|e| ControllerError::Stopped(format!("the decision did not complete: {e}")))?;

@@ -23,6 +23,7 @@ use super::hooks::{NoopHooks, ReconcileHooks};
 use super::namespace::NamespaceView;
 use super::readiness::Readiness;
 use super::reconcile::{error_policy, reconcile};
+use super::shadow::Shadow;
 use super::watches;
 use crate::api::WorkflowExecution;
 use crate::rules::RuleSet;
@@ -35,6 +36,9 @@ pub struct ControllerOptions {
     /// Per-object retry backoff for failed reconciles.
     pub backoff_base: std::time::Duration,
     pub backoff_max: std::time::Duration,
+    /// A candidate rule set to evaluate beside the active one on every
+    /// decision (never applied); `None`: no extra decision.
+    pub shadow: Option<Arc<Shadow>>,
     /// Where the controller reports what keeps it from working (`/readyz`).
     pub readiness: Arc<Readiness>,
 }
@@ -46,6 +50,7 @@ impl Default for ControllerOptions {
             hooks: Arc::new(NoopHooks),
             backoff_base: std::time::Duration::from_secs(1),
             backoff_max: std::time::Duration::from_secs(300),
+            shadow: None,
             readiness: Arc::default(),
         }
     }
@@ -156,6 +161,7 @@ pub async fn spawn_controller(
         backoff: FailureBackoff::new(options.backoff_base, options.backoff_max),
         config: config.clone(),
         audit_conditions: Default::default(),
+        shadow: options.shadow,
     });
 
     let controller = controller

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::events::{self, EventReporter};
 use super::fingerprint::Fingerprint;
 use super::report::{self, EventDraft};
-use super::source::{Candidate, ConfigMapRef, ConfigMapSource, Origin, Snapshot};
+use super::source::{Candidate, ConfigMapRef, ConfigMapSource, NoSnapshot, Origin, Snapshot};
 use super::watcher::Signal;
 use super::ReloadError;
 use crate::rules::{load_sources, RuleSet, SourceFile};
@@ -75,6 +75,8 @@ struct WatchState {
 pub(crate) struct ConfigMapWatch {
     client: Client,
     target: ConfigMapRef,
+    /// `rules` or `shadow rules`, for log lines.
+    what: &'static str,
     state: Arc<Mutex<WatchState>>,
     task: Option<JoinHandle<()>>,
     reporter: EventReporter,
@@ -89,10 +91,11 @@ impl std::fmt::Debug for ConfigMapWatch {
 }
 
 impl ConfigMapWatch {
-    pub fn new(source: &ConfigMapSource) -> ConfigMapWatch {
+    pub fn new(source: &ConfigMapSource, what: &'static str) -> ConfigMapWatch {
         ConfigMapWatch {
             client: source.client.clone(),
             target: source.target.clone(),
+            what,
             state: Arc::default(),
             task: None,
             reporter: EventReporter::start(
@@ -115,6 +118,7 @@ impl ConfigMapWatch {
             self.task = Some(tokio::spawn(watch(
                 api,
                 self.target.clone(),
+                self.what,
                 self.state.clone(),
                 tx.clone(),
             )));
@@ -135,7 +139,7 @@ impl ConfigMapWatch {
             .map(|c| c.origin.resource_version.clone())
     }
 
-    pub fn snapshot(&self) -> Result<Snapshot, String> {
+    pub fn snapshot(&self) -> Result<Snapshot, NoSnapshot> {
         let s = lock(&self.state);
         match &s.content {
             Some(c) => Ok(Snapshot {
@@ -143,8 +147,14 @@ impl ConfigMapWatch {
                 candidate: Candidate::Files(c.files.clone()),
                 origin: Some(c.origin.clone()),
             }),
-            None if s.synced => Err(format!("ConfigMap {} does not exist", self.target)),
-            None => Err(format!("ConfigMap {} not read yet", self.target)),
+            None if s.synced => Err(NoSnapshot {
+                message: format!("ConfigMap {} does not exist", self.target),
+                known: true,
+            }),
+            None => Err(NoSnapshot {
+                message: format!("ConfigMap {} not read yet", self.target),
+                known: false,
+            }),
         }
     }
 
@@ -178,6 +188,7 @@ fn lock(m: &Mutex<WatchState>) -> MutexGuard<'_, WatchState> {
 async fn watch(
     api: Api<ConfigMap>,
     target: ConfigMapRef,
+    what: &'static str,
     state: Arc<Mutex<WatchState>>,
     tx: UnboundedSender<Signal>,
 ) {
@@ -220,9 +231,9 @@ async fn watch(
             let mut s = lock(&state);
             match (&content, &s.content, s.synced) {
                 (None, _, false) | (None, Some(_), true) => {
-                    warn!(configmap = %target, "the rules ConfigMap does not exist; keeping the active rules until it is back")
+                    warn!(configmap = %target, "the {what} ConfigMap does not exist; keeping the current set until it is back")
                 }
-                (Some(_), None, true) => info!(configmap = %target, "the rules ConfigMap is back"),
+                (Some(_), None, true) => info!(configmap = %target, "the {what} ConfigMap is back"),
                 _ => {}
             }
             s.content = content;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use super::fingerprint::Fingerprint;
-use super::source::{Candidate, Snapshot};
+use super::source::{Candidate, NoSnapshot, Snapshot};
 use super::watcher::{DirWatcher, Signal};
 
 #[derive(Debug)]
@@ -68,9 +68,11 @@ impl DirSource {
         }
     }
 
-    pub fn snapshot(&self) -> Result<Snapshot, String> {
-        let fingerprint = Fingerprint::of_dir(&self.dir)
-            .map_err(|e| format!("rules directory {} unreadable: {e}", self.dir.display()))?;
+    pub fn snapshot(&self) -> Result<Snapshot, NoSnapshot> {
+        let fingerprint = Fingerprint::of_dir(&self.dir).map_err(|e| NoSnapshot {
+            message: format!("rules directory {} unreadable: {e}", self.dir.display()),
+            known: true,
+        })?;
         Ok(Snapshot {
             fingerprint,
             candidate: Candidate::dir(&self.dir),

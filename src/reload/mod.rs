@@ -12,6 +12,11 @@
 //! set's own rule tests, and swaps the new set into the shared `ArcSwap`
 //! only when all of it is good; otherwise the last good set stays active and
 //! the error is kept for `/rules`.
+//!
+//! A second reloader can keep a candidate set for shadow evaluation
+//! ([`Reloader::spawn_shadow`]): same sources, same gate, its own Event
+//! reasons; the candidate is only stored, for the controller to evaluate
+//! beside the active set.
 
 mod configmap;
 mod dir_source;
@@ -21,6 +26,8 @@ mod gate;
 mod options;
 mod reloader;
 mod report;
+mod shadow;
+mod slot;
 mod source;
 mod status;
 pub mod watcher;
@@ -28,8 +35,12 @@ pub mod watcher;
 pub use fingerprint::Fingerprint;
 pub use options::{ReloadArgs, ReloadOptions};
 pub use reloader::{ReloadHandle, Reloader};
+pub use shadow::ShadowHandle;
 pub use source::{ConfigMapRef, ConfigMapSource, RulesSource};
-pub use status::{ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus};
+pub use status::{
+    ActiveRules, ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus,
+    ShadowStatus,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,9 +1,11 @@
 //! The reload loop: signals → quiet window → fingerprint → load + gate →
 //! atomic swap (or refusal) → outcome reported to the source, plus the
-//! periodic re-check and re-watching a directory that went away.
+//! periodic re-check and re-watching a directory that went away. The same
+//! loop keeps the active set and a candidate evaluated in shadow; what
+//! taking a set means for each is the [`Slot`]'s business.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwap;
 use futures::Stream;
@@ -17,9 +19,11 @@ use tracing::{debug, error, info, warn};
 use super::fingerprint::Fingerprint;
 use super::gate::build_candidate;
 use super::options::ReloadOptions;
-use super::report;
+use super::report::{self, Role, Was};
+use super::shadow::ShadowHandle;
+use super::slot::Slot;
 use super::source::{RulesSource, Snapshot, Watched};
-use super::status::{ActiveRules, LastError, ReloadCounts, ReloadStatus};
+use super::status::{LastError, Progress, ReloadStatus};
 use super::watcher::Signal;
 use super::ReloadError;
 use crate::rules::RuleSet;
@@ -53,48 +57,98 @@ impl Reloader {
         rules: Arc<ArcSwap<RuleSet>>,
         metrics: Arc<Metrics>,
     ) -> ReloadHandle {
-        let source = Watched::new(source);
         let now = Timestamp::now();
         let current = rules.load_full();
         metrics.reload.set_revision(None, &current.revision);
         metrics.reload.mark_successful(unix_seconds(now));
-        let status = Arc::new(Mutex::new(ReloadStatus {
-            directory: source.directory(),
-            config_map: source.config_map(),
-            watching: false,
-            rule_test_gate: options.run_rule_tests,
-            active: ActiveRules::of(&current, now),
-            last_error: None,
-            last_attempt_at: None,
-            last_success_at: Some(now),
-            reloads: ReloadCounts::default(),
-        }));
         let (swaps, _) = watch::channel(current.revision.clone());
         let swaps = Arc::new(swaps);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (tx, rx) = unbounded_channel();
-        let task = Task {
-            source,
-            options,
+        let slot = Slot::Active {
             rules: rules.clone(),
             metrics,
-            status: status.clone(),
             swaps: swaps.clone(),
-            tx,
-            rx,
-            last_attempted: None,
-            initial: true,
-            pending: None,
         };
-        let join = tokio::spawn(task.run(stop_rx));
+        let started = start(source, options, slot, Some(now));
         ReloadHandle {
             inner: Arc::new(Inner {
-                status,
+                progress: started.progress,
                 swaps,
-                stop: stop_tx,
-                join: Mutex::new(Some(join)),
+                control: started.control,
                 rules,
+                shadow: OnceLock::new(),
             }),
+        }
+    }
+}
+
+/// A running reload task, as its handle sees it.
+pub(super) struct Started {
+    pub progress: Arc<Mutex<Progress>>,
+    pub control: Control,
+    /// Becomes true once the first look at the source reached an outcome.
+    pub settled: watch::Receiver<bool>,
+}
+
+/// Start the reload task for `slot` (`loaded_at`: when the set already in
+/// it was loaded, if there is one).
+pub(super) fn start(
+    source: RulesSource,
+    options: ReloadOptions,
+    slot: Slot,
+    loaded_at: Option<Timestamp>,
+) -> Started {
+    let source = Watched::new(source, slot.role().what());
+    let progress = Arc::new(Mutex::new(Progress {
+        directory: source.directory(),
+        config_map: source.config_map(),
+        watching: false,
+        rule_test_gate: options.run_rule_tests,
+        loaded_at,
+        last_success_at: loaded_at,
+        ..Progress::default()
+    }));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (settled_tx, settled) = watch::channel(false);
+    let (tx, rx) = unbounded_channel();
+    let task = Task {
+        source,
+        options,
+        slot,
+        progress: progress.clone(),
+        settled: settled_tx,
+        tx,
+        rx,
+        last_attempted: None,
+        initial: true,
+        pending: None,
+    };
+    let join = tokio::spawn(task.run(stop_rx));
+    Started {
+        progress,
+        control: Control {
+            stop: stop_tx,
+            join: Mutex::new(Some(join)),
+        },
+        settled,
+    }
+}
+
+/// Stops a reload task.
+#[derive(Debug)]
+pub(super) struct Control {
+    stop: watch::Sender<bool>,
+    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Control {
+    /// Stop the task and wait for it to finish its current step.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let join = lock(&self.join).take();
+        if let Some(join) = join {
+            if let Err(e) = join.await {
+                warn!(error = %e, "rules reloader ended abnormally");
+            }
         }
     }
 }
@@ -107,11 +161,12 @@ pub struct ReloadHandle {
 
 #[derive(Debug)]
 struct Inner {
-    status: Arc<Mutex<ReloadStatus>>,
+    progress: Arc<Mutex<Progress>>,
     swaps: Arc<watch::Sender<String>>,
-    stop: watch::Sender<bool>,
-    join: Mutex<Option<JoinHandle<()>>>,
+    control: Control,
     rules: Arc<ArcSwap<RuleSet>>,
+    /// The candidate in shadow, shown in `/rules` beside the active set.
+    shadow: OnceLock<ShadowHandle>,
 }
 
 impl ReloadHandle {
@@ -132,7 +187,17 @@ impl ReloadHandle {
 
     /// A snapshot for `/rules`.
     pub fn status(&self) -> ReloadStatus {
-        lock(&self.inner.status).clone()
+        let shadow = self.inner.shadow.get().map(ShadowHandle::status);
+        let active = self.inner.rules.load_full();
+        ReloadStatus::of(&lock(&self.inner.progress), &active, shadow)
+    }
+
+    /// Show `shadow` in this handle's `/rules` (once; a second call is
+    /// ignored, as one run has one candidate).
+    pub fn attach_shadow(&self, shadow: ShadowHandle) {
+        if self.inner.shadow.set(shadow).is_err() {
+            warn!("a second shadow reloader was attached; /rules shows the first");
+        }
     }
 
     /// The active rule set.
@@ -142,19 +207,13 @@ impl ReloadHandle {
 
     /// Stop the reloader and wait for it to finish its current step.
     pub async fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
-        let join = lock(&self.inner.join).take();
-        if let Some(join) = join {
-            if let Err(e) = join.await {
-                warn!(error = %e, "rules reloader ended abnormally");
-            }
-        }
+        self.inner.control.shutdown().await;
     }
 }
 
 /// A poisoned lock only means a panic elsewhere mid-update of a plain
 /// snapshot; the data is still the best there is.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -172,15 +231,15 @@ struct Pending {
 struct Task {
     source: Watched,
     options: ReloadOptions,
-    rules: Arc<ArcSwap<RuleSet>>,
-    metrics: Arc<Metrics>,
-    status: Arc<Mutex<ReloadStatus>>,
-    swaps: Arc<watch::Sender<String>>,
+    slot: Slot,
+    progress: Arc<Mutex<Progress>>,
+    settled: watch::Sender<bool>,
     tx: UnboundedSender<Signal>,
     rx: UnboundedReceiver<Signal>,
     /// Content of the last candidate that was decided on (applied or refused).
     last_attempted: Option<Fingerprint>,
-    /// The first check only confirms the caller's set; it is not a reload.
+    /// The first check only confirms the caller's set (if there is one); it
+    /// is not a reload.
     initial: bool,
     pending: Option<Pending>,
 }
@@ -231,10 +290,10 @@ impl Task {
             Signal::Changed => {}
             Signal::Lost => self.source.lost(),
             Signal::Error(e) => {
-                warn!(source = %self.source.describe(), error = %e, "rules watch error; re-checking")
+                warn!(source = %self.source.describe(), error = %e, "{} watch error; re-checking", self.what())
             }
         }
-        lock(&self.status).watching = self.source.watching();
+        lock(&self.progress).watching = self.source.watching();
         self.mark_dirty();
     }
 
@@ -249,7 +308,7 @@ impl Task {
     /// Make sure the source is watched; true when a new watch was established.
     fn ensure_watch(&mut self) -> bool {
         let new = self.source.ensure_watch(&self.tx);
-        lock(&self.status).watching = self.source.watching();
+        lock(&self.progress).watching = self.source.watching();
         new
     }
 
@@ -259,7 +318,11 @@ impl Task {
         let snapshot = match self.source.snapshot() {
             Ok(s) => s,
             Err(e) => {
-                debug!(source = %self.source.describe(), error = %e, "no rules to look at; keeping the active rules");
+                debug!(source = %self.source.describe(), error = %e.message, "no {} to look at; keeping the current set", self.what());
+                if e.known {
+                    // Nothing there is an outcome too (none to evaluate).
+                    self.settled.send_replace(true);
+                }
                 return;
             }
         };
@@ -268,7 +331,7 @@ impl Task {
             return;
         }
         {
-            let mut status = lock(&self.status);
+            let mut status = lock(&self.progress);
             status.last_attempt_at = Some(Timestamp::now());
             status.config_map = self.source.config_map();
         }
@@ -282,7 +345,7 @@ impl Task {
         // ConfigMap, made it stale): decide only on content that held still
         // for the whole step.
         if !self.source.still(before) {
-            debug!(source = %self.source.describe(), "rules changed during validation; validating again");
+            debug!(source = %self.source.describe(), "{} changed during validation; validating again", self.what());
             self.mark_dirty();
             return;
         }
@@ -303,41 +366,48 @@ impl Task {
                 self.refuse(e, &snapshot);
             }
         }
+        self.settled.send_replace(true);
+    }
+
+    fn what(&self) -> &'static str {
+        self.slot.role().what()
     }
 
     fn apply(&mut self, set: RuleSet, initial: bool, snapshot: &Snapshot) {
         let now = Timestamp::now();
-        let old = self.rules.load_full();
+        let old = self.slot.current();
+        let role = self.slot.role();
         let files = set.files.len();
-        if set.revision == old.revision {
+        if old.as_ref().is_some_and(|o| o.revision == set.revision) {
             // Also at startup: the editor learns which revision a new
             // replica took (every replica names the event alike, so the
             // API server keeps one).
             self.source.report(snapshot.origin.as_ref(), || {
-                vec![report::applied(&set.revision, None, files)]
+                vec![report::applied_as(
+                    role,
+                    &set.revision,
+                    Was::Unchanged,
+                    files,
+                )]
             });
             if initial {
                 return;
             }
             // Same rules (e.g. a non-rules file changed, or a fix restored
-            // the active set): a successful reload without a swap.
-            self.metrics.reload.record_success(unix_seconds(now));
-            let mut status = lock(&self.status);
+            // the current set): a successful reload without a swap.
+            self.slot.confirmed(unix_seconds(now));
+            let mut status = lock(&self.progress);
             status.last_error = None;
             status.last_success_at = Some(now);
             status.reloads.success += 1;
-            info!(revision = %set.revision, "rules reloaded; revision unchanged");
+            info!(revision = %set.revision, "{} reloaded; revision unchanged", self.what());
             return;
         }
         let new = Arc::new(set);
-        self.rules.store(new.clone());
-        self.metrics
-            .reload
-            .set_revision(Some(&old.revision), &new.revision);
-        self.metrics.reload.record_success(unix_seconds(now));
+        self.slot.store(&new, old.as_deref(), unix_seconds(now));
         {
-            let mut status = lock(&self.status);
-            status.active = ActiveRules::of(&new, now);
+            let mut status = lock(&self.progress);
+            status.loaded_at = Some(now);
             status.last_error = None;
             status.last_success_at = Some(now);
             status.reloads.success += 1;
@@ -345,26 +415,39 @@ impl Task {
         for w in &new.warnings {
             warn!(revision = %new.revision, "{w}");
         }
-        info!(revision = %new.revision, previous = %old.revision, files, "rules reloaded");
-        self.swaps.send_replace(new.revision.clone());
+        let previous = old.as_ref().map_or("-", |o| o.revision.as_str());
+        info!(revision = %new.revision, previous = %previous, files, "{} reloaded", self.what());
+        self.slot.announce(&new.revision);
+        let was = old
+            .as_ref()
+            .map_or(Was::Nothing, |o| Was::Revision(&o.revision));
         self.source.report(snapshot.origin.as_ref(), || {
-            vec![report::applied(&new.revision, Some(&old.revision), files)]
+            vec![report::applied_as(role, &new.revision, was, files)]
         });
     }
 
     fn refuse(&mut self, e: ReloadError, snapshot: &Snapshot) {
         let now = Timestamp::now();
-        self.metrics.reload.record_failure();
-        let active = self.rules.load().revision.clone();
-        error!(
-            source = %self.source.describe(),
-            active_revision = %active,
-            "rules reload refused; the last good rule set stays active:\n{e}"
-        );
+        self.slot.refused();
+        let role = self.slot.role();
+        let current = self.slot.current().map(|s| s.revision.clone());
+        match role {
+            Role::Active => error!(
+                source = %self.source.describe(),
+                active_revision = current.as_deref().unwrap_or("-"),
+                "rules reload refused; the last good rule set stays active:\n{e}"
+            ),
+            // Nothing decides differently: not an error of the engine.
+            Role::Shadow => warn!(
+                source = %self.source.describe(),
+                candidate_revision = current.as_deref().unwrap_or("-"),
+                "shadow rules refused; the last good candidate (if any) stays in shadow:\n{e}"
+            ),
+        }
         self.source.report(snapshot.origin.as_ref(), || {
-            report::rejected(&e, Some(&active))
+            report::rejected_as(role, &e, current.as_deref())
         });
-        let mut status = lock(&self.status);
+        let mut status = lock(&self.progress);
         status.last_error = Some(LastError {
             at: now,
             message: e.to_string(),

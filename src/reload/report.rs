@@ -1,7 +1,9 @@
 //! What the editor of a rules ConfigMap reads in its Events
 //! (`kubectl describe configmap`, `kubectl events --for configmap/NAME`):
 //! a reload outcome as event notes, each within the API server's 1024-byte
-//! limit for `events.k8s.io/v1` notes, and deterministic event names. Pure.
+//! limit for `events.k8s.io/v1` notes, and deterministic event names. The
+//! active set and a candidate evaluated in shadow report under reasons of
+//! their own, so neither is mistaken for the other. Pure.
 
 use sha2::{Digest, Sha256};
 
@@ -10,6 +12,37 @@ use super::{ErrorLocation, ReloadError};
 
 pub(crate) const REASON_APPLIED: &str = "RulesApplied";
 pub(crate) const REASON_REJECTED: &str = "RulesRejected";
+pub(crate) const REASON_SHADOW_APPLIED: &str = "ShadowRulesApplied";
+pub(crate) const REASON_SHADOW_REJECTED: &str = "ShadowRulesRejected";
+
+/// What a reloaded set is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The set that decides.
+    Active,
+    /// A candidate evaluated beside the active set, never applied.
+    Shadow,
+}
+
+impl Role {
+    /// The set in log lines: `rules` or `shadow rules`.
+    pub fn what(self) -> &'static str {
+        match self {
+            Role::Active => "rules",
+            Role::Shadow => "shadow rules",
+        }
+    }
+}
+
+/// What a taken set replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Was<'a> {
+    /// The same revision was already in place.
+    Unchanged,
+    Revision(&'a str),
+    /// Nothing was (a first candidate).
+    Nothing,
+}
 
 /// The API server refuses a longer `note` (pkg/apis/core/validation/events.go).
 const MAX_NOTE: usize = 1024;
@@ -33,24 +66,45 @@ pub(crate) struct EventDraft {
     pub part: usize,
 }
 
-/// A set was taken: `previous` is `None` when the revision did not change.
-pub(crate) fn applied(revision: &str, previous: Option<&str>, files: usize) -> EventDraft {
-    let was = match previous {
-        Some(p) => format!("was {p}"),
-        None => "unchanged".to_string(),
+/// A set was taken for `role`.
+pub(crate) fn applied_as(role: Role, revision: &str, was: Was<'_>, files: usize) -> EventDraft {
+    let was = match was {
+        Was::Revision(p) => format!("; was {p}"),
+        Was::Unchanged => "; unchanged".to_string(),
+        Was::Nothing => String::new(),
+    };
+    let (reason, what) = match role {
+        Role::Active => (
+            REASON_APPLIED,
+            format!("rules revision {revision} is deciding"),
+        ),
+        Role::Shadow => (
+            REASON_SHADOW_APPLIED,
+            format!("candidate rules revision {revision} is evaluated in shadow, never applied"),
+        ),
     };
     EventDraft {
-        reason: REASON_APPLIED,
+        reason,
         warning: false,
-        note: format!("rules revision {revision} is deciding ({files} files; {was})"),
+        note: format!("{what} ({files} files{was})"),
         part: 0,
     }
 }
 
-/// A candidate was refused: every `file:line:col` it points at, over as
-/// many events as needed (at most [`MAX_PARTS`]). `active` is the revision
-/// that keeps deciding (`None` at startup: then nothing does).
+/// The active set's candidate was refused ([`rejected_as`]); `active` is
+/// the revision that keeps deciding (`None` at startup: then nothing does).
 pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDraft> {
+    rejected_as(Role::Active, error, active)
+}
+
+/// A set was refused for `role`: every `file:line:col` it points at, over
+/// as many events as needed (at most [`MAX_PARTS`]). `current` is the
+/// revision that stays in its place (deciding, or evaluated in shadow).
+pub(crate) fn rejected_as(
+    role: Role,
+    error: &ReloadError,
+    current: Option<&str>,
+) -> Vec<EventDraft> {
     let locations = error.locations();
     let header = |part: usize, parts: usize| {
         let of = if parts > 1 {
@@ -58,9 +112,15 @@ pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDr
         } else {
             String::new()
         };
-        match active {
-            Some(active) => format!("rules refused; revision {active} stays active{of}:"),
-            None => format!("rules refused; the engine cannot start{of}:"),
+        match (role, current) {
+            (Role::Active, Some(c)) => format!("rules refused; revision {c} stays active{of}:"),
+            (Role::Active, None) => format!("rules refused; the engine cannot start{of}:"),
+            (Role::Shadow, Some(c)) => {
+                format!("candidate rules refused; candidate revision {c} stays in shadow{of}:")
+            }
+            (Role::Shadow, None) => {
+                format!("candidate rules refused; no candidate is evaluated in shadow{of}:")
+            }
         }
     };
     let mut lines = problem_lines(error, &locations);
@@ -78,7 +138,10 @@ pub(crate) fn rejected(error: &ReloadError, active: Option<&str>) -> Vec<EventDr
         .into_iter()
         .enumerate()
         .map(|(part, body)| EventDraft {
-            reason: REASON_REJECTED,
+            reason: match role {
+                Role::Active => REASON_REJECTED,
+                Role::Shadow => REASON_SHADOW_REJECTED,
+            },
             warning: true,
             note: format!("{}{body}", header(part, parts)),
             part,
@@ -347,6 +410,11 @@ mod tests {
         );
     }
 
+    fn applied(revision: &str, previous: Option<&str>, files: usize) -> EventDraft {
+        let was = previous.map_or(Was::Unchanged, Was::Revision);
+        applied_as(Role::Active, revision, was, files)
+    }
+
     #[test]
     fn applied_names_the_revision_and_what_it_replaced() {
         let d = applied("sha256:bbbb", Some("sha256:aaaa"), 7);
@@ -356,6 +424,52 @@ mod tests {
             "rules revision sha256:bbbb is deciding (7 files; was sha256:aaaa)"
         );
         assert!(applied("sha256:bbbb", None, 7).note.ends_with("unchanged)"));
+    }
+
+    #[test]
+    fn a_candidate_in_shadow_reports_under_its_own_reasons() {
+        let first = applied_as(Role::Shadow, "sha256:cccc", Was::Nothing, 7);
+        assert_eq!((first.reason, first.warning), ("ShadowRulesApplied", false));
+        assert_eq!(
+            first.note,
+            "candidate rules revision sha256:cccc is evaluated in shadow, never applied (7 files)"
+        );
+        let next = applied_as(Role::Shadow, "sha256:dddd", Was::Revision("sha256:cccc"), 7);
+        assert!(
+            next.note.ends_with("(7 files; was sha256:cccc)"),
+            "{}",
+            next.note
+        );
+
+        let kept = rejected_as(Role::Shadow, &invalid(1, "bad"), Some("sha256:cccc"));
+        assert_eq!(
+            (kept[0].reason, kept[0].warning),
+            ("ShadowRulesRejected", true)
+        );
+        assert!(
+            kept[0].note.starts_with(
+                "candidate rules refused; candidate revision sha256:cccc stays in shadow:\nrules-000.yaml:1:7: bad"
+            ),
+            "{}",
+            kept[0].note
+        );
+        let none = &rejected_as(Role::Shadow, &invalid(1, "bad"), None)[0].note;
+        assert!(
+            none.starts_with("candidate rules refused; no candidate is evaluated in shadow:"),
+            "{none}"
+        );
+        // The longer header still leaves every part within the limit.
+        for d in rejected_as(Role::Shadow, &invalid(2000, "z"), Some("sha256:cccc")) {
+            assert!(d.note.len() <= MAX_NOTE, "{}", d.note.len());
+        }
+        // Same ConfigMap version, same outcome kind: the shadow's event is
+        // a different object from the active set's.
+        let active = applied("sha256:cccc", None, 7);
+        let shadow = applied_as(Role::Shadow, "sha256:cccc", Was::Unchanged, 7);
+        assert_ne!(
+            event_name("rules", &origin(), &active),
+            event_name("rules", &origin(), &shadow)
+        );
     }
 
     #[test]

@@ -147,6 +147,15 @@ pub(crate) struct Snapshot {
     pub origin: Option<Origin>,
 }
 
+/// Why there is no content to look at.
+#[derive(Clone, Debug)]
+pub(crate) struct NoSnapshot {
+    pub message: String,
+    /// The source was looked at and holds nothing (a missing directory or
+    /// ConfigMap), rather than not read yet.
+    pub known: bool,
+}
+
 /// The source of a running reloader.
 #[derive(Debug)]
 pub(crate) enum Watched {
@@ -155,10 +164,11 @@ pub(crate) enum Watched {
 }
 
 impl Watched {
-    pub fn new(source: RulesSource) -> Watched {
+    /// `what` names the set in log lines (`rules`, `shadow rules`).
+    pub fn new(source: RulesSource, what: &'static str) -> Watched {
         match source {
             RulesSource::Directory(dir) => Watched::Dir(DirSource::new(dir)),
-            RulesSource::ConfigMap(cm) => Watched::ConfigMap(ConfigMapWatch::new(&cm)),
+            RulesSource::ConfigMap(cm) => Watched::ConfigMap(ConfigMapWatch::new(&cm, what)),
         }
     }
 
@@ -201,7 +211,7 @@ impl Watched {
         }
     }
 
-    pub fn snapshot(&self) -> Result<Snapshot, String> {
+    pub fn snapshot(&self) -> Result<Snapshot, NoSnapshot> {
         match self {
             Watched::Dir(d) => d.snapshot(),
             Watched::ConfigMap(c) => c.snapshot(),

@@ -1,5 +1,5 @@
 //! The reload status shown by `/rules`: what is active, and why the last
-//! candidate was refused.
+//! candidate was refused; the same for a candidate evaluated in shadow.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -25,6 +25,77 @@ pub struct ReloadStatus {
     pub last_attempt_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
     pub reloads: ReloadCounts,
+    /// The candidate evaluated in shadow, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowStatus>,
+}
+
+impl ReloadStatus {
+    pub(crate) fn of(p: &Progress, active: &RuleSet, shadow: Option<ShadowStatus>) -> Self {
+        ReloadStatus {
+            directory: p.directory.clone(),
+            config_map: p.config_map.clone(),
+            watching: p.watching,
+            rule_test_gate: p.rule_test_gate,
+            active: ActiveRules::of(active, p.loaded_at.unwrap_or_default()),
+            last_error: p.last_error.clone(),
+            last_attempt_at: p.last_attempt_at,
+            last_success_at: p.last_success_at,
+            reloads: p.reloads,
+            shadow,
+        }
+    }
+}
+
+/// A candidate rule set evaluated beside the active one and never applied
+/// (`/rules` → `shadow`): taken through the same gate, refused the same way.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShadowStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapStatus>,
+    pub watching: bool,
+    pub rule_test_gate: bool,
+    /// The candidate being evaluated; `null` until one passed the gate.
+    pub candidate: Option<ActiveRules>,
+    pub last_error: Option<LastError>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub reloads: ReloadCounts,
+}
+
+impl ShadowStatus {
+    pub(crate) fn of(p: &Progress, candidate: Option<&RuleSet>) -> Self {
+        ShadowStatus {
+            directory: p.directory.clone(),
+            config_map: p.config_map.clone(),
+            watching: p.watching,
+            rule_test_gate: p.rule_test_gate,
+            candidate: candidate.map(|c| ActiveRules::of(c, p.loaded_at.unwrap_or_default())),
+            last_error: p.last_error.clone(),
+            last_attempt_at: p.last_attempt_at,
+            last_success_at: p.last_success_at,
+            reloads: p.reloads,
+        }
+    }
+}
+
+/// What a reloader keeps about its own work, whatever the set is for; the
+/// set itself is read from where it is kept (one owner).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    pub directory: Option<String>,
+    pub config_map: Option<ConfigMapStatus>,
+    pub watching: bool,
+    pub rule_test_gate: bool,
+    /// When the current set was taken.
+    pub loaded_at: Option<Timestamp>,
+    pub last_error: Option<LastError>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub reloads: ReloadCounts,
 }
 
 /// The rules ConfigMap and the version of it looked at last.
@@ -36,7 +107,8 @@ pub struct ConfigMapStatus {
     pub resource_version: Option<String>,
 }
 
-/// The rule set deciding now.
+/// A rule set as `/rules` shows it: the one deciding now (`active`), or the
+/// candidate evaluated in shadow (`shadow.candidate`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveRules {

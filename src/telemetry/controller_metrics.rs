@@ -10,8 +10,9 @@ use prometheus::{
     Registry,
 };
 
+use super::shadow_metrics::ShadowMetrics;
 use crate::controller::{ReconcileHooks, ReconcileOutcome};
-use crate::engine::Decision;
+use crate::engine::{Decision, DecisionDiff};
 
 /// Error kinds of `wfe_reconcile_errors_total` created at zero, so alerts
 /// see a rate of 0 rather than no series. `rules` is a rule that failed to
@@ -79,6 +80,8 @@ pub struct ControllerMetrics {
     /// `wfe_leader`: 1 while this replica holds the Lease (or runs without
     /// leader election).
     pub leader: IntGauge,
+    /// The candidate rule set in shadow.
+    pub shadow: ShadowMetrics,
 }
 
 impl std::fmt::Debug for ControllerMetrics {
@@ -199,6 +202,7 @@ impl ControllerMetrics {
         registry.register(Box::new(holds.clone()))?;
         registry.register(Box::new(watch_restarts.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        let shadow = ShadowMetrics::register(registry)?;
         Ok(ControllerMetrics {
             reconciler_total,
             reconciler_duration,
@@ -212,6 +216,7 @@ impl ControllerMetrics {
             holds,
             watch_restarts,
             leader,
+            shadow,
         })
     }
 }
@@ -224,6 +229,10 @@ impl ReconcileHooks for ControllerMetrics {
             .map_or_else(|| "none".to_string(), ToString::to_string);
         self.decisions.with_label_values(&[bounded(&rule)]).inc();
         self.rule_evaluation.observe(eval_time.as_secs_f64());
+    }
+
+    fn shadow_evaluated(&self, disagreement: Option<&DecisionDiff>, _eval_time: Duration) {
+        self.shadow.observe(disagreement);
     }
 
     fn applied(&self, decision: &Decision, changed: bool) {

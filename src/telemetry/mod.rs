@@ -1,5 +1,5 @@
 //! Telemetry: the Prometheus registry and metrics, and the HTTP endpoints
-//! (`/metrics`, `/healthz`, `/readyz`, `/rules`).
+//! (`/metrics`, `/healthz`, `/readyz`, `/rules`, `/rules/shadow`).
 //!
 //! Every metric lives in one [`Metrics`] value that owns its registry, so tests
 //! and several engines in one process never share global state. Later layers
@@ -12,12 +12,16 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod pending;
+pub mod shadow;
+pub mod shadow_metrics;
 
 pub use controller_metrics::ControllerMetrics;
 pub use http::{router, serve, AppState};
 pub use logging::{init_logging, LogFormat};
 pub use metrics::{Metrics, ReloadMetrics};
 pub use pending::{PendingAge, PendingSource};
+pub use shadow::shadow_router;
+pub use shadow_metrics::ShadowMetrics;
 
 /// Errors of the telemetry layer.
 #[derive(Debug, thiserror::Error)]

@@ -81,6 +81,9 @@ seccompProfile:
 {{- if and .Values.audit.url .Values.audit.file }}
 {{- fail "audit.url and audit.file are exclusive; choose one destination" }}
 {{- end }}
+{{- if eq .Values.rules.shadow.configMap (include "wfe-engine.rulesConfigMap" .) }}
+{{- fail (printf "rules.shadow.configMap=%s is the active rules ConfigMap: a candidate in shadow must be another ConfigMap" .Values.rules.shadow.configMap) }}
+{{- end }}
 {{- if and .Values.rules.existingConfigMap .Values.rules.extraFiles }}
 {{- fail "rules.extraFiles merges into the ConfigMap the chart generates; with rules.existingConfigMap put the files into that ConfigMap instead" }}
 {{- end }}
