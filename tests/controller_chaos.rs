@@ -433,7 +433,7 @@ async fn chaos(plan: &[Script]) {
     let exec = |kind: &str| {
         let ar = match kind {
             "PipelineRun" => wfe_engine::execute::pipeline_run_resource(),
-            _ => wfe_engine::execute::Engine::Job.api_resource(),
+            _ => wfe_engine::execute::ExecutionEngine::Job.api_resource(),
         };
         Api::<kube::api::DynamicObject>::namespaced_with(h.client(), EXEC_NS, &ar)
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use harness::*;
 use kube::ResourceExt;
 use wfe_engine::api::FINALIZER;
-use wfe_engine::execute::Engine;
+use wfe_engine::execute::ExecutionEngine;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -97,7 +97,7 @@ async fn job_happy_path() {
     h.create(NS, wfe("job-1", target, "job", None)).await;
     h.wait_phase(NS, "job-1", "Completed", T).await;
     let job = h
-        .executions(Engine::Job)
+        .executions(ExecutionEngine::Job)
         .get_opt(&lock(target))
         .await
         .unwrap();

@@ -1,5 +1,18 @@
-//! `reconcile = observe → decide → apply`, nothing else (what is observed:
-//! `gather`).
+//! The reconcile pipeline: gather → decide → apply, and finalize on its own.
+//!
+//! - gather ([`super::gather`]): what is observed around one WFE, from the
+//!   caches and, where a stale cache would decide wrongly for good, fresh
+//!   reads;
+//! - decide ([`decide`]): `observe` + `engine::decide` on tokio's blocking
+//!   pool, with the candidate set in shadow beside it;
+//! - apply ([`super::apply`]): carries the decision out and reports what
+//!   became of it, never deciding;
+//! - finalize ([`super::finalize`]): a WFE being deleted.
+//!
+//! When apply reports an answer of the API server the decision did not
+//! foresee (the lock name taken, the create refused), it is a fact: the
+//! reconcile adds it to what was observed and decides once more. That one
+//! re-decide lives here, and only here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,15 +21,29 @@ use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
-use super::apply;
+use super::apply::{apply, ApplyOutcome};
 use super::context::Context;
 use super::error::ControllerError;
-use super::gather::{observe_wfe, Observed};
+use super::finalize::finalize;
+use super::gather::{observe_wfe, set_execution, Observed};
 use super::hooks::ReconcileOutcome;
 use crate::api::WorkflowExecution;
 use crate::engine::record::primary_name;
 use crate::engine::{self, Decision};
 use crate::observe::{self, ObserveInput};
+use crate::rules::EffectKind;
+
+/// Requeue delay used when nothing else is scheduled for a non-terminal WFE:
+/// a safety net in case a watch event is lost.
+pub(crate) const SAFETY_REQUEUE: Duration = Duration::from_secs(300);
+/// Requeue after the fresh read showed the cache was behind.
+const STALE_CACHE_REQUEUE: Duration = Duration::from_millis(200);
+/// Requeue after deleting a stale execution object (background GC).
+const REPLACE_REQUEUE: Duration = Duration::from_millis(500);
+/// Requeue when a second AlreadyExists follows the re-decision.
+const COLLISION_REQUEUE: Duration = Duration::from_secs(1);
+/// Requeue to write an `AuditRecorded` condition owed after a refused record.
+const AUDIT_CONDITION_REQUEUE: Duration = Duration::from_millis(100);
 
 fn backoff_key(wfe: &WorkflowExecution) -> String {
     wfe.uid()
@@ -74,13 +101,94 @@ async fn reconcile_one(
     ctx: &Context,
 ) -> Result<(Action, ReconcileOutcome), ControllerError> {
     if wfe.metadata.deletion_timestamp.is_some() {
-        let action = apply::finalize(ctx, wfe).await?;
+        let action = finalize(ctx, wfe).await?;
         return Ok((action, ReconcileOutcome::Deleted));
     }
     ctx.stores.wait_ready().await;
-    let observed = observe_wfe(&ctx.view(), wfe).await?;
-    let decision = decide(ctx, wfe, &observed).await?;
-    apply::apply(ctx, wfe, observed, decision).await
+    let mut observed = observe_wfe(&ctx.view(), wfe).await?;
+    let mut current: WorkflowExecution = (**wfe).clone();
+    let mut decision = decide(ctx, &current, &observed).await?;
+    let mut outcome = apply(ctx, &mut current, &observed, &mut decision).await?;
+
+    // The one re-decide: the API server's answer becomes a fact.
+    let redecide = match &outcome {
+        ApplyOutcome::Collision(found) => {
+            set_execution(&ctx.stores, &mut observed, found.clone());
+            true
+        }
+        ApplyOutcome::Refused(rejection) => {
+            observed.env.execution_namespace_phase = ctx.namespace.phase();
+            observed.env.create_rejection = Some(rejection.clone());
+            true
+        }
+        _ => false,
+    };
+    if redecide {
+        decision = decide(ctx, &current, &observed).await?;
+        if let ApplyOutcome::Refused(rejection) = &outcome {
+            if creates(&decision) {
+                // No rule takes the refusal: retry it with backoff rather
+                // than loop on it.
+                return Err(ControllerError::Rejected(rejection.message.clone()));
+            }
+        }
+        outcome = apply(ctx, &mut current, &observed, &mut decision).await?;
+    }
+
+    Ok(match outcome {
+        ApplyOutcome::Applied => {
+            let result = if decision.rules_error.is_some() {
+                ReconcileOutcome::RulesError
+            } else {
+                ReconcileOutcome::Applied
+            };
+            (next_wake(ctx, &current, &decision), result)
+        }
+        ApplyOutcome::Stale => (
+            Action::requeue(STALE_CACHE_REQUEUE),
+            ReconcileOutcome::Applied,
+        ),
+        ApplyOutcome::Replaced => (Action::requeue(REPLACE_REQUEUE), ReconcileOutcome::Applied),
+        // Only after the re-decide: the lock changed hands again.
+        ApplyOutcome::Collision(_) => (
+            Action::requeue(COLLISION_REQUEUE),
+            ReconcileOutcome::Applied,
+        ),
+        // Refused again after the re-decide: retried with backoff.
+        ApplyOutcome::Refused(rejection) => {
+            return Err(ControllerError::Rejected(rejection.message))
+        }
+    })
+}
+
+/// Whether a decision still asks to create the execution object.
+fn creates(decision: &Decision) -> bool {
+    decision
+        .effects
+        .iter()
+        .any(|e| e.kind == EffectKind::CreateExecution)
+}
+
+/// When to look at a WFE again after its decision was carried out: the
+/// decision's requeue time (a hold ending, a lock release falling due);
+/// none for a finished WFE; else the safety net. An `AuditRecorded`
+/// condition owed (a record was refused) is written soon.
+fn next_wake(ctx: &Context, current: &WorkflowExecution, decision: &Decision) -> Action {
+    let requeue = match decision.requeue_after {
+        Some(d) => Some(d.max(Duration::from_millis(10))),
+        None if is_terminal(&decision.phase) => None,
+        None => Some(SAFETY_REQUEUE),
+    };
+    let requeue = if ctx.audit_conditions.is_pending(current) {
+        Some(requeue.map_or(AUDIT_CONDITION_REQUEUE, |d| d.min(AUDIT_CONDITION_REQUEUE)))
+    } else {
+        requeue
+    };
+    requeue.map_or_else(Action::await_change, Action::requeue)
+}
+
+fn is_terminal(phase: &str) -> bool {
+    phase == "Completed" || phase == "Failed"
 }
 
 /// observe + decide with the current rule set (and, when configured, the
@@ -123,7 +231,7 @@ pub(crate) async fn decide(
         (decision, elapsed)
     })
     .await
-    .map_err(|e| ControllerError::Stopped(format!("the decision did not complete: {e}")))?;
+    .map_err(ControllerError::Decide)?;
     ctx.hooks.decided(&decision, elapsed);
     if let Some(err) = &decision.rules_error {
         tracing::warn!(
@@ -135,7 +243,3 @@ pub(crate) async fn decide(
     }
     Ok(decision)
 }
-
-/// Requeue delay used when nothing else is scheduled for a non-terminal WFE:
-/// a safety net in case a watch event is lost.
-pub(crate) const SAFETY_REQUEUE: Duration = Duration::from_secs(300);

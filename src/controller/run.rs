@@ -14,10 +14,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::audit::{AuditSink, NoopAuditSink};
-use super::context::{Context, ControllerConfig};
+use super::config::ControllerConfig;
+use super::context::Context;
 use super::discovery;
 use super::error::ControllerError;
-use super::error_policy::FailureBackoff;
+use super::failure_backoff::FailureBackoff;
 use super::events::EventPublisher;
 use super::hooks::{NoopHooks, ReconcileHooks};
 use super::namespace::NamespaceView;
@@ -100,7 +101,7 @@ impl ControllerHandle {
         }
         let result = (&mut self.task)
             .await
-            .map_err(|e| ControllerError::Stopped(e.to_string()));
+            .map_err(ControllerError::Stopped);
         self.namespace_task.abort();
         result
     }

@@ -6,6 +6,7 @@
 
 mod attach;
 mod capture;
+mod capture_model;
 mod capture_info;
 mod containers;
 mod execution;
@@ -22,9 +23,9 @@ mod wfe;
 
 pub use attach::{own_children, retain_own_children};
 pub use capture::{
-    capture_files, parse_captures, parse_documents, read_capture_file, read_captures, Capture,
-    CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES,
+    capture_files, parse_captures, parse_documents, read_capture_file, read_captures,
 };
+pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES};
 pub use capture_info::{
     capture_header, capture_info, CaptureInfo, CAPTURE_API_VERSION, CAPTURE_KIND,
 };

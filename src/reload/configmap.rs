@@ -20,7 +20,7 @@ use super::fingerprint::Fingerprint;
 use super::report::{self, EventDraft};
 use super::source::{Candidate, ConfigMapRef, ConfigMapSource, NoSnapshot, Origin, Snapshot};
 use super::watcher::Signal;
-use super::ReloadError;
+use super::error::ReloadError;
 use crate::rules::{load_sources, RuleSet, SourceFile};
 
 /// One version of the ConfigMap, as rules files.

@@ -8,7 +8,8 @@
 use sha2::{Digest, Sha256};
 
 use super::source::Origin;
-use super::{ErrorLocation, ReloadError};
+use super::error::ReloadError;
+use super::status::ErrorLocation;
 
 pub(crate) const REASON_APPLIED: &str = "RulesApplied";
 pub(crate) const REASON_REJECTED: &str = "RulesRejected";

@@ -154,6 +154,25 @@ impl ReloadMetrics {
     }
 }
 
+/// The reloader reports the active set's outcomes into the reload metrics.
+impl crate::reload::ReloadOutcomes for Metrics {
+    fn revision_changed(&self, old: Option<&str>, new: &str) {
+        self.reload.set_revision(old, new);
+    }
+
+    fn succeeded(&self, unix_seconds: f64) {
+        self.reload.record_success(unix_seconds);
+    }
+
+    fn in_place(&self, unix_seconds: f64) {
+        self.reload.mark_successful(unix_seconds);
+    }
+
+    fn refused(&self) {
+        self.reload.record_failure();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use wfe_engine::controller::{
     spawn_controller, AuditSink, ControllerConfig, ControllerHandle, ControllerOptions,
     InMemoryAuditSink, Readiness,
 };
-use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
+use wfe_engine::execute::{lock_name, pipeline_run_resource, ExecutionEngine};
 
 use crate::support::simulator::{SimConfig, Simulator};
 use crate::support::{Emulator, EmulatorBuilder, Verb};
@@ -211,7 +211,7 @@ impl Harness {
         Api::namespaced(self.client(), ns)
     }
 
-    pub fn executions(&self, engine: Engine) -> Api<DynamicObject> {
+    pub fn executions(&self, engine: ExecutionEngine) -> Api<DynamicObject> {
         Api::namespaced_with(self.client(), EXEC_NS, &engine.api_resource())
     }
 

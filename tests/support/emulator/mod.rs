@@ -10,6 +10,7 @@ pub mod faults;
 pub mod gc;
 pub mod kinds;
 pub mod log;
+pub mod managed_fields;
 pub mod names;
 pub mod namespaces;
 pub mod patch;
@@ -149,7 +150,7 @@ impl EmulatorBuilder {
             for ns in &self.namespaces {
                 let obj = json!({"metadata": {"name": ns}});
                 // A duplicate in the list is harmless.
-                let _ = store.create(ns_ty, "", obj, false);
+                let _ = store.create(ns_ty, "", obj, &managed_fields::FieldOp::System, false);
             }
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

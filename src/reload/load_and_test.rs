@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::source::Candidate;
 use super::status::ErrorLocation;
-use super::ReloadError;
+use super::error::ReloadError;
 use crate::engine::testing::{run_cases, TestReport};
 use crate::rules::limits::InterruptScope;
 use crate::rules::RuleSet;
