@@ -40,7 +40,12 @@ async fn cluster(time_scale: f64) -> (Emulator, Simulator) {
 }
 
 /// What our executors build for a WFE with `scenario` (as a parameter).
-fn built(engine: ExecutionEngine, target: &str, scenario: &str, times_out_in: Option<i64>) -> DynamicObject {
+fn built(
+    engine: ExecutionEngine,
+    target: &str,
+    scenario: &str,
+    times_out_in: Option<i64>,
+) -> DynamicObject {
     let now = Timestamp::now();
     let mut w: WorkflowExecution = serde_json::from_value(json!({
         "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
@@ -130,7 +135,12 @@ async fn real_cluster_job_oom_is_retried_until_the_deadline() {
     // 20 s, 40 s, ...) in 10, 20, 40 ms.
     let (emu, _sim) = cluster(0.001).await;
     let c = emu.client();
-    let job = built(ExecutionEngine::Job, "team-a/Deployment/oom", "oom", Some(600));
+    let job = built(
+        ExecutionEngine::Job,
+        "team-a/Deployment/oom",
+        "oom",
+        Some(600),
+    );
     let name = job.metadata.name.clone().expect("name");
     create(&c, ExecutionEngine::Job, &job).await;
     let done = finished(&c, &kit::jobs(), &name).await;
@@ -171,7 +181,12 @@ async fn real_cluster_tekton_default_timeout_ends_a_hanging_run() {
     // Tekton's default hour passes in 0.36 s.
     let (emu, _sim) = cluster(0.0001).await;
     let c = emu.client();
-    let pr = built(ExecutionEngine::Tekton, "team-a/Deployment/hang", "hang", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/hang",
+        "hang",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     assert!(
         pr.data["spec"].get("timeouts").is_none(),
@@ -207,7 +222,12 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     let c = emu.client();
     // A step still waiting (image pull) is terminated with the TaskRun's
     // creationTimestamp as startedAt.
-    let pr = built(ExecutionEngine::Tekton, "team-a/Deployment/pull", "imagepull", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/pull",
+        "imagepull",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
@@ -227,7 +247,12 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     assert!(step.get("running").is_none() && step.get("waiting").is_none());
 
     // A running step keeps its own start when cancelled.
-    let pr = built(ExecutionEngine::Tekton, "team-a/Deployment/cancel", "cancel", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/cancel",
+        "cancel",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
@@ -258,7 +283,12 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
 async fn real_cluster_children_linger_after_their_run_is_deleted() {
     let (emu, _sim) = cluster(0.002).await;
     let c = emu.client();
-    let pr = built(ExecutionEngine::Tekton, "team-a/Deployment/linger", "success", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/linger",
+        "success",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     let first = create(&c, ExecutionEngine::Tekton, &pr).await;
     let first_uid = first["metadata"]["uid"].as_str().expect("uid").to_string();
@@ -308,7 +338,12 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
     // admission and the TaskRun says so with the API server's message.
     emu.admission()
         .pod_security(NS, PodSecurityLevel::Restricted);
-    let pr = built(ExecutionEngine::Tekton, "team-a/Deployment/psa", "success", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/psa",
+        "success",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
@@ -327,7 +362,12 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
         "{cond}"
     );
     // Our Job's pod template passes `restricted`.
-    let job = built(ExecutionEngine::Job, "team-a/Deployment/psa-job", "success", None);
+    let job = built(
+        ExecutionEngine::Job,
+        "team-a/Deployment/psa-job",
+        "success",
+        None,
+    );
     let jname = job.metadata.name.clone().expect("name");
     create(&c, ExecutionEngine::Job, &job).await;
     let done = finished(&c, &kit::jobs(), &jname).await;

@@ -8,8 +8,8 @@ use kube::Client;
 
 use super::audit::{AuditConditions, AuditSink};
 use super::config::ControllerConfig;
-use super::failure_backoff::FailureBackoff;
 use super::events::EventPublisher;
+use super::failure_backoff::FailureBackoff;
 use super::gather::View;
 use super::hooks::ReconcileHooks;
 use super::namespace::NamespaceView;

@@ -18,8 +18,8 @@ use super::config::ControllerConfig;
 use super::context::Context;
 use super::discovery;
 use super::error::ControllerError;
-use super::failure_backoff::FailureBackoff;
 use super::events::EventPublisher;
+use super::failure_backoff::FailureBackoff;
 use super::hooks::{NoopHooks, ReconcileHooks};
 use super::namespace::NamespaceView;
 use super::readiness::Readiness;
@@ -99,9 +99,7 @@ impl ControllerHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let result = (&mut self.task)
-            .await
-            .map_err(ControllerError::Stopped);
+        let result = (&mut self.task).await.map_err(ControllerError::Stopped);
         self.namespace_task.abort();
         result
     }

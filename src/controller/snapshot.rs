@@ -16,12 +16,12 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
+use super::cache_trim;
 use super::config::ControllerConfig;
 use super::discovery;
 use super::error::ControllerError;
 use super::gather::{observe_wfe, View};
 use super::stores::{self, KeyIndex, KindStore, Stores};
-use super::cache_trim;
 use super::watches::{kind_watch_config, prepare_object};
 use crate::api::WorkflowExecution;
 use crate::execute;

@@ -128,7 +128,11 @@ impl Stores {
     /// The execution object at `lock` in the cache: the kind of the WFE's own
     /// engine first, else the other kind (a WFE on the same target with the
     /// other engine holds the lock just as well).
-    pub fn execution(&self, lock: &str, preferred: Option<ExecutionEngine>) -> Option<FoundExecution> {
+    pub fn execution(
+        &self,
+        lock: &str,
+        preferred: Option<ExecutionEngine>,
+    ) -> Option<FoundExecution> {
         let order = match preferred {
             Some(ExecutionEngine::Job) => [ExecutionEngine::Job, ExecutionEngine::Tekton],
             _ => [ExecutionEngine::Tekton, ExecutionEngine::Job],

@@ -13,11 +13,11 @@ use kube::runtime::reflector::{self, store::Writer, ObjectRef};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::Client;
 
+use super::cache_trim;
 use super::config::ControllerConfig;
 use super::hooks::ReconcileHooks;
 use super::namespace_merge;
 use super::stores::{self, KeyIndex, KindStore, Stores};
-use super::cache_trim;
 use crate::api::{WorkflowExecution, WorkflowExecutionSpec, WorkflowRef};
 use crate::execute::{self, labels::LABEL_WORKFLOW_EXECUTION};
 

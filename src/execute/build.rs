@@ -9,7 +9,10 @@ use super::{job, tekton};
 
 /// Build the execution object for `engine` as a `DynamicObject`, ready to
 /// create through `Api<DynamicObject>` with [`ExecutionEngine::api_resource`].
-pub fn build(engine: ExecutionEngine, input: &BuildInput<'_>) -> Result<DynamicObject, ExecuteError> {
+pub fn build(
+    engine: ExecutionEngine,
+    input: &BuildInput<'_>,
+) -> Result<DynamicObject, ExecuteError> {
     let value = match engine {
         ExecutionEngine::Tekton => tekton::pipeline_run(input)?,
         ExecutionEngine::Job => {

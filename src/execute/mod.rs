@@ -124,6 +124,9 @@ mod tests {
     fn unknown_engine_is_a_clear_error() {
         let err = ExecutionEngine::parse("ansible").unwrap_err();
         assert!(err.to_string().contains("ansible"), "{err}");
-        assert_eq!(ExecutionEngine::parse("job").unwrap().api_resource().plural, "jobs");
+        assert_eq!(
+            ExecutionEngine::parse("job").unwrap().api_resource().plural,
+            "jobs"
+        );
     }
 }

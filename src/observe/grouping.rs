@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::attach::{parent_uids, pod_task_run, retain_own_children};
-use super::capture_model::{Capture, CaptureError, CHILD_KINDS, PRIMARY_KINDS};
 use super::capture_info::{capture_info, CaptureInfo, CAPTURE_KIND};
+use super::capture_model::{Capture, CaptureError, CHILD_KINDS, PRIMARY_KINDS};
 use super::execution::{OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 use super::json::{arr_at, kind, label, name, namespace, str_at, uid};
 

@@ -6,8 +6,8 @@
 
 mod attach;
 mod capture;
-mod capture_model;
 mod capture_info;
+mod capture_model;
 mod containers;
 mod execution;
 mod facts;
@@ -25,10 +25,10 @@ pub use attach::{own_children, retain_own_children};
 pub use capture::{
     capture_files, parse_captures, parse_documents, read_capture_file, read_captures,
 };
-pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES};
 pub use capture_info::{
     capture_header, capture_info, CaptureInfo, CAPTURE_API_VERSION, CAPTURE_KIND,
 };
+pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES};
 pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;
 pub use history::history_facts;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::error::ReloadError;
 use super::source::Candidate;
 use super::status::ErrorLocation;
-use super::error::ReloadError;
 use crate::engine::testing::{run_cases, TestReport};
 use crate::rules::limits::InterruptScope;
 use crate::rules::RuleSet;

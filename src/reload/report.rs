@@ -7,8 +7,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::source::Origin;
 use super::error::ReloadError;
+use super::source::Origin;
 use super::status::ErrorLocation;
 
 pub(crate) const REASON_APPLIED: &str = "RulesApplied";

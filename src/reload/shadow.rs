@@ -12,8 +12,8 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
-use super::task::{lock, Control, Started};
 use super::status::{Progress, ShadowStatus};
+use super::task::{lock, Control, Started};
 use crate::rules::RuleSet;
 
 /// Talks to a running shadow reloader. Cheap to clone.

@@ -68,8 +68,13 @@ fn layer_circles(c: &Crate) -> Vec<String> {
     for ((a, b), ev) in c.edges() {
         let (la, lb) = (layer(a), layer(b));
         if la != lb && !la.is_empty() && !lb.is_empty() {
-            let first = ev.iter().next().map(|e| format!("src/{}:{}: {}", c.files[a].rel, e.line, e.path));
-            between.entry((la, lb)).or_insert_with(|| first.unwrap_or_default());
+            let first = ev
+                .iter()
+                .next()
+                .map(|e| format!("src/{}:{}: {}", c.files[a].rel, e.line, e.path));
+            between
+                .entry((la, lb))
+                .or_insert_with(|| first.unwrap_or_default());
         }
     }
     let mut out = Vec::new();
@@ -86,7 +91,11 @@ fn layer_circles(c: &Crate) -> Vec<String> {
 #[test]
 fn no_two_layers_import_each_other() {
     let bad = layer_circles(&src());
-    assert!(bad.is_empty(), "layers that import each other:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "layers that import each other:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Every path a pure-layer file names that reaches an I/O layer, tokio, or
@@ -186,11 +195,15 @@ fn a_circle_through_a_re_export_is_found() {
     ]);
     let report = describe_circles(&c);
     assert!(
-        report.contains("src/controller/apply.rs -> src/controller/reconcile.rs  (1:super::reconcile::decide)"),
+        report.contains(
+            "src/controller/apply.rs -> src/controller/reconcile.rs  (1:super::reconcile::decide)"
+        ),
         "{report}"
     );
     assert!(
-        report.contains("src/controller/reconcile.rs -> src/controller/apply.rs  (2:super::apply::apply)"),
+        report.contains(
+            "src/controller/reconcile.rs -> src/controller/apply.rs  (2:super::apply::apply)"
+        ),
         "{report}"
     );
 }
@@ -199,10 +212,7 @@ fn a_circle_through_a_re_export_is_found() {
 fn a_facade_mod_rs_is_in_no_circle_but_a_mod_rs_with_code_is() {
     let facade = [
         ("lib.rs", "pub mod reload;"),
-        (
-            "reload/mod.rs",
-            "mod a; mod b; pub use a::A; pub use b::B;",
-        ),
+        ("reload/mod.rs", "mod a; mod b; pub use a::A; pub use b::B;"),
         ("reload/a.rs", "pub struct A;"),
         ("reload/b.rs", "use super::A;\npub struct B(A);"),
     ];

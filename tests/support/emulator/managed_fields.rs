@@ -107,7 +107,9 @@ struct Entry {
 
 impl Entry {
     fn is(&self, w: &Writer, operation: &str) -> bool {
-        self.manager == w.manager && self.operation == operation && self.subresource == w.subresource
+        self.manager == w.manager
+            && self.operation == operation
+            && self.subresource == w.subresource
     }
 
     /// How kube-apiserver names the manager in a conflict.
@@ -176,8 +178,7 @@ fn fields_v1(fields: &BTreeSet<FieldPath>) -> Value {
 
 fn read_fields_v1(v: &Value, prefix: &mut FieldPath, out: &mut BTreeSet<FieldPath>) {
     let Some(m) = v.as_object() else { return };
-    let children: Vec<(&String, &Value)> =
-        m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
+    let children: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
     if children.is_empty() && !prefix.is_empty() {
         out.insert(prefix.clone());
         return;
@@ -256,7 +257,9 @@ struct Comparison {
 
 fn compare(old: Option<&Value>, new: &Value, w: &Writer, has_status: bool) -> Comparison {
     let sub = w.subresource.as_deref();
-    let before = old.map(|o| tracked_leaves(o, sub, has_status)).unwrap_or_default();
+    let before = old
+        .map(|o| tracked_leaves(o, sub, has_status))
+        .unwrap_or_default();
     let after = tracked_leaves(new, sub, has_status);
     let set = after
         .iter()
@@ -498,7 +501,12 @@ mod tests {
                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 2}})
     }
 
-    fn apply(live: Option<&Value>, config: &Value, who: &str, force: bool) -> Result<Value, ApiError> {
+    fn apply(
+        live: Option<&Value>,
+        config: &Value,
+        who: &str,
+        force: bool,
+    ) -> Result<Value, ApiError> {
         let mut merged = live.cloned().unwrap_or(json!({}));
         super::super::patch::strategic_merge(&mut merged, config);
         record_apply(live, config, &mut merged, &w(who), force, false)?;
@@ -540,7 +548,10 @@ mod tests {
         let config = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                             "metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}});
         let dropped = apply(Some(&a), &config, "a", false).unwrap();
-        assert!(dropped["spec"].get("leaseDurationSeconds").is_none(), "{dropped}");
+        assert!(
+            dropped["spec"].get("leaseDurationSeconds").is_none(),
+            "{dropped}"
+        );
         // Owned by another manager too: it stays.
         let mut updated = a.clone();
         updated["spec"]["leaseDurationSeconds"] = json!(3);
@@ -554,13 +565,21 @@ mod tests {
         let a = apply(None, &lease("a"), "a", false).unwrap();
         let mut next = a.clone();
         next["spec"]["holderIdentity"] = Value::Null;
-        next["spec"].as_object_mut().unwrap().remove("holderIdentity");
+        next["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("holderIdentity");
         next["spec"]["renewTime"] = json!("2024-01-01T00:00:00.000000Z");
         record_update(Some(&a), &mut next, &w("b"), false);
         let e = entries_of(Some(&next));
         let owners: Vec<(String, Vec<String>)> = e
             .iter()
-            .map(|e| (e.manager.clone(), e.fields.iter().map(path_string).collect()))
+            .map(|e| {
+                (
+                    e.manager.clone(),
+                    e.fields.iter().map(path_string).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             owners,
@@ -570,7 +589,13 @@ mod tests {
             ]
         );
         // A conflict names an Update manager with its version and time.
-        let err = apply(Some(&next), &json!({"spec": {"renewTime": "x"}}), "c", false).unwrap_err();
+        let err = apply(
+            Some(&next),
+            &json!({"spec": {"renewTime": "x"}}),
+            "c",
+            false,
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("conflict with \"b\" using coordination.k8s.io/v1 at "),

@@ -12,12 +12,12 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::managed_fields::{FieldOp, Writer};
 use super::discovery;
 use super::error::ApiError;
 use super::faults::Faults;
 use super::kinds::Propagation;
 use super::log::{LogEntry, RequestLog, Verb};
+use super::managed_fields::{FieldOp, Writer};
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{DeleteOpts, Store};
@@ -261,7 +261,12 @@ struct ApiRequest<'a> {
     user_agent: &'a str,
 }
 
-fn dispatch(app: &App, route: &Route, req: &ApiRequest<'_>, body: Bytes) -> Result<Response, ApiError> {
+fn dispatch(
+    app: &App,
+    route: &Route,
+    req: &ApiRequest<'_>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (method, uri, q, content_type) = (req.method, req.uri, req.query, req.content_type);
     let reg = &app.store.registry;
     let (ty, ns, name, sub) = match route {
@@ -301,7 +306,10 @@ fn dispatch(app: &App, route: &Route, req: &ApiRequest<'_>, body: Bytes) -> Resu
     };
     let ns_key = if k.namespaced { ns.unwrap_or("") } else { "" };
     let writer = Writer {
-        manager: Writer::manager_from(q.get("fieldManager").map(String::as_str), Some(req.user_agent)),
+        manager: Writer::manager_from(
+            q.get("fieldManager").map(String::as_str),
+            Some(req.user_agent),
+        ),
         subresource: status.then(|| "status".to_string()),
         api_version: k.api_version(),
     };
@@ -411,16 +419,9 @@ fn dispatch(app: &App, route: &Route, req: &ApiRequest<'_>, body: Bytes) -> Resu
             } else {
                 FieldOp::Update(&writer)
             };
-            let obj = app.store.patch(
-                ty,
-                ns_key,
-                name,
-                kind,
-                &patch_body,
-                status,
-                &op,
-                dry_run(q),
-            )?;
+            let obj =
+                app.store
+                    .patch(ty, ns_key, name, kind, &patch_body, status, &op, dry_run(q))?;
             Ok(json_response(if existed { 200 } else { 201 }, &*obj))
         }
         (&Method::DELETE, Some(name)) => {

@@ -10,9 +10,9 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use super::managed_fields::{self, FieldOp, Writer};
 use super::error::{ApiError, Cause};
 use super::kinds::{Propagation, Registry};
+use super::managed_fields::{self, FieldOp, Writer};
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
 
