@@ -37,7 +37,7 @@ pub use error::ControllerError;
 pub use events::REPORTING_CONTROLLER;
 pub use failure_backoff::FailureBackoff;
 pub use hooks::{NoopHooks, ReconcileHooks, ReconcileOutcome};
-pub use leader::{run_leader_election, LeaderError, LeaderStatus, LeaseLock, LeaseSettings};
+pub use leader::{run_leader_election, LeaderError, LeaderStatus, LeaseSettings};
 pub use namespace::NamespaceView;
 pub use readiness::Readiness;
 pub use run::{

@@ -24,7 +24,28 @@ pub struct CaptureInfo {
     pub env: EnvFacts,
 }
 
-fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
+/// Why a Capture header cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("a Capture header has apiVersion {CAPTURE_API_VERSION}, found {0:?}")]
+    ApiVersion(String),
+    #[error(
+        "a Capture header names its WorkflowExecution in metadata.name and metadata.namespace"
+    )]
+    Unnamed,
+    #[error("spec.capturedAt: {value:?} is not an RFC 3339 time: {source}")]
+    CapturedAt {
+        value: String,
+        #[source]
+        source: jiff::Error,
+    },
+    #[error("spec.capturedAt: expected an RFC 3339 time")]
+    CapturedAtNotText,
+    #[error("{0}: expected a list of strings")]
+    NotStrings(&'static str),
+}
+
+fn strings(v: Option<&Value>, what: &'static str) -> Result<Vec<String>, HeaderError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -32,36 +53,37 @@ fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
             .map(|s| {
                 s.as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| format!("{what}: expected a list of strings"))
+                    .ok_or(HeaderError::NotStrings(what))
             })
             .collect(),
-        Some(_) => Err(format!("{what}: expected a list of strings")),
+        Some(_) => Err(HeaderError::NotStrings(what)),
     }
 }
 
 /// Read a `Capture` header document.
-pub fn capture_info(doc: &Value) -> Result<CaptureInfo, String> {
+pub fn capture_info(doc: &Value) -> Result<CaptureInfo, HeaderError> {
     if str_at(doc, &["apiVersion"]) != CAPTURE_API_VERSION {
-        return Err(format!(
-            "a Capture header has apiVersion {CAPTURE_API_VERSION}, found {:?}",
-            str_at(doc, &["apiVersion"])
+        return Err(HeaderError::ApiVersion(
+            str_at(doc, &["apiVersion"]).to_string(),
         ));
     }
     let name = str_at(doc, &["metadata", "name"]);
     let namespace = str_at(doc, &["metadata", "namespace"]);
     if name.is_empty() || namespace.is_empty() {
-        return Err(
-            "a Capture header names its WorkflowExecution in metadata.name and metadata.namespace"
-                .into(),
-        );
+        return Err(HeaderError::Unnamed);
     }
     let captured_at = match at(doc, &["spec", "capturedAt"]) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            s.parse::<Timestamp>()
-                .map_err(|e| format!("spec.capturedAt: {s:?} is not an RFC 3339 time: {e}"))?,
-        ),
-        Some(_) => return Err("spec.capturedAt: expected an RFC 3339 time".into()),
+        Some(Value::String(s)) => {
+            Some(
+                s.parse::<Timestamp>()
+                    .map_err(|source| HeaderError::CapturedAt {
+                        value: s.clone(),
+                        source,
+                    })?,
+            )
+        }
+        Some(_) => return Err(HeaderError::CapturedAtNotText),
     };
     let mut env = EnvFacts::default();
     if let Some(e) = at(doc, &["spec", "env"]) {
@@ -139,8 +161,14 @@ mod tests {
             env: EnvFacts::default(),
         });
         h["spec"]["capturedAt"] = json!("yesterday");
-        assert!(capture_info(&h).unwrap_err().contains("capturedAt"));
+        assert!(capture_info(&h)
+            .unwrap_err()
+            .to_string()
+            .contains("capturedAt"));
         h["metadata"]["name"] = json!("");
-        assert!(capture_info(&h).unwrap_err().contains("metadata.name"));
+        assert!(capture_info(&h)
+            .unwrap_err()
+            .to_string()
+            .contains("metadata.name"));
     }
 }

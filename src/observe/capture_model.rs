@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::capture_info::{CaptureInfo, CAPTURE_KIND};
+use super::capture_info::{CaptureInfo, HeaderError, CAPTURE_KIND};
 use crate::input::InputError;
 
 /// Largest capture file read (8 MiB). A real capture is a few KB; anything
@@ -99,6 +99,12 @@ pub enum CaptureError {
     NoPrimary { file: String, found: String },
     #[error("{dir}: no *.yaml, *.yml or *.json capture files in the directory")]
     EmptyDirectory { dir: String },
-    #[error("{file}: {message}")]
-    BadHeader { file: String, message: String },
+    #[error("{file}: {source}")]
+    BadHeader {
+        file: String,
+        #[source]
+        source: HeaderError,
+    },
+    #[error("{file}: more than one Capture header")]
+    TwoHeaders { file: String },
 }

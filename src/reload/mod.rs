@@ -42,7 +42,7 @@ pub use options::{ReloadArgs, ReloadOptions};
 pub use outcomes::{NoReloadOutcomes, ReloadOutcomes};
 pub use reloader::{ReloadHandle, Reloader};
 pub use shadow::ShadowHandle;
-pub use source::{ConfigMapRef, ConfigMapSource, RulesSource};
+pub use source::{ConfigMapRef, ConfigMapRefError, ConfigMapSource, RulesSource};
 pub use status::{
     ActiveRules, ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus,
     ShadowStatus,

@@ -63,22 +63,31 @@ impl fmt::Display for ConfigMapRef {
     }
 }
 
-impl FromStr for ConfigMapRef {
-    type Err = String;
+/// Why a `NAMESPACE/NAME` does not name a ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigMapRefError {
+    #[error("{0:?} is not NAMESPACE/NAME")]
+    Shape(String),
+    #[error("namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63)")]
+    Namespace(String),
+    #[error(
+        "{0:?} is not a valid ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
+    )]
+    Name(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for ConfigMapRef {
+    type Err = ConfigMapRefError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigMapRefError> {
         let Some((namespace, name)) = s.split_once('/') else {
-            return Err(format!("{s:?} is not NAMESPACE/NAME"));
+            return Err(ConfigMapRefError::Shape(s.to_string()));
         };
         if !is_dns_label(namespace) {
-            return Err(format!(
-                "namespace {namespace:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
-            ));
+            return Err(ConfigMapRefError::Namespace(namespace.to_string()));
         }
         if !is_dns_subdomain(name) {
-            return Err(format!(
-                "{name:?} is not a valid ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
-            ));
+            return Err(ConfigMapRefError::Name(name.to_string()));
         }
         Ok(ConfigMapRef {
             namespace: namespace.to_string(),
@@ -182,6 +191,6 @@ mod tests {
         let long = format!("ns/{}", "a".repeat(254));
         assert!(long.parse::<ConfigMapRef>().is_err());
         let err = "rules".parse::<ConfigMapRef>().unwrap_err();
-        assert!(err.contains("NAMESPACE/NAME"), "{err}");
+        assert!(err.to_string().contains("NAMESPACE/NAME"), "{err}");
     }
 }
