@@ -1,10 +1,9 @@
 //! The lock: AlreadyExists (ours, another WFE's, unlabelled), cooldown hold
 //! and lock release, external deletion of the execution object, deletion
 //! of a Running WFE.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Tests of the API emulator and the execution simulator, with kube-rs as
 //! the client (the way the controller will talk to them).
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

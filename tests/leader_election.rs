@@ -4,10 +4,9 @@
 //! no WorkflowExecution is handled twice across the hand-over. Exclusivity
 //! rests on server-side apply's field ownership (a second candidate's apply
 //! of a free Lease is refused with 409), which the emulator models.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

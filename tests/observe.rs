@@ -1,6 +1,7 @@
 //! Observe: captures → Facts, checked against the sample captures in
 //! tests/fixtures/captures (and their expected.yaml) and the bad inputs in
 //! tests/fixtures/bad.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! build: the Job controller's pod failure policy and deadline, Tekton's
 //! default pipeline timeout and v0.70+ step shapes, lingering children
 //! after a deletion, and pod creates refused by admission.
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::time::Duration;
 

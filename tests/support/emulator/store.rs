@@ -590,6 +590,7 @@ impl Store {
     }
 
     /// PUT: replace the object (or only its status when `status` is set).
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         ty: usize,
@@ -684,6 +685,7 @@ impl Store {
     }
 
     /// The shared update path of PUT and PATCH.
+    #[allow(clippy::too_many_arguments)]
     fn write_locked(
         &self,
         inner: &mut Inner,

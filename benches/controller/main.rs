@@ -19,10 +19,8 @@
 //!    is its own.
 //!
 //! `WFE_BENCH_SCALES=1000,10000,100000 cargo bench --bench controller`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-#[path = "controller/sweep.rs"]
 mod sweep;
 
 use std::io::Write;
