@@ -1,5 +1,5 @@
 //! Hot reload against a real filesystem: the rules directory is written the
-//! way the kubelet writes a ConfigMap volume (see `reload_support`).
+//! way the kubelet writes a ConfigMap volume (see `support::atomic_writer`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use support::atomic_writer;

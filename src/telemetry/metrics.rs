@@ -10,7 +10,7 @@ use prometheus::{
 use std::sync::Arc;
 
 use super::controller_metrics::ControllerMetrics;
-use super::pending::PendingAge;
+use super::pending_age::PendingAge;
 use super::TelemetryError;
 use crate::controller::ReconcileHooks;
 

@@ -11,16 +11,16 @@ pub mod controller_metrics;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod pending;
-pub mod shadow;
+pub mod pending_age;
+pub mod shadow_route;
 pub mod shadow_metrics;
 
 pub use controller_metrics::ControllerMetrics;
 pub use http::{router, serve, AppState};
 pub use logging::{init_logging, LogFormat};
 pub use metrics::{Metrics, ReloadMetrics};
-pub use pending::PendingAge;
-pub use shadow::shadow_router;
+pub use pending_age::PendingAge;
+pub use shadow_route::shadow_router;
 pub use shadow_metrics::ShadowMetrics;
 
 /// Errors of the telemetry layer.
