@@ -197,7 +197,7 @@ impl Crate {
         for (a, b) in edges.keys() {
             next[*a].push(*b);
         }
-        let mut sccs = tarjan(&next);
+        let mut sccs = strongly_connected(&next);
         sccs.retain(|c| c.len() > 1);
         for c in &mut sccs {
             c.sort_unstable();
@@ -231,7 +231,7 @@ fn module_of(rel: &str) -> Vec<String> {
 }
 
 /// Tarjan's strongly connected components (iterative).
-fn tarjan(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
+pub fn strongly_connected(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let n = next.len();
     let mut index = vec![usize::MAX; n];
     let mut low = vec![0; n];

@@ -53,40 +53,85 @@ fn describe_circles(c: &Crate) -> String {
     out
 }
 
+/// Circles in `engine/` and `rules/` that the engine split of issue 14
+/// (branch `i14-engine`) removes. Only these exact groups are tolerated,
+/// and only while they exist: a new circle, a changed one, or an entry
+/// that no longer matches a circle fails the test (delete the entry).
+const PENDING_ENGINE_SPLIT: &[&[&str]] = &[
+    &["engine/audit.rs", "engine/decision.rs"],
+    &[
+        "rules/diag.rs",
+        "rules/matcher.rs",
+        "rules/model.rs",
+        "rules/template.rs",
+        "rules/testcase.rs",
+    ],
+];
+
 #[test]
 fn no_file_in_src_is_in_a_circle() {
     let c = src();
     assert!(c.files.len() > 50, "src/ not found or not read");
+    let circles: Vec<Vec<&str>> = c
+        .circles()
+        .iter()
+        .map(|circle| circle.iter().map(|&i| c.files[i].rel.as_str()).collect())
+        .collect();
+    let pending = |circle: &Vec<&str>| PENDING_ENGINE_SPLIT.iter().any(|p| *p == circle.as_slice());
+    let stale: Vec<&&[&str]> = PENDING_ENGINE_SPLIT
+        .iter()
+        .filter(|p| !circles.iter().any(|c| c.as_slice() == **p))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no longer circles, delete them from PENDING_ENGINE_SPLIT: {stale:?}"
+    );
     let report = describe_circles(&c);
-    assert!(report.is_empty(), "files that import each other:\n{report}");
+    let new: Vec<&Vec<&str>> = circles.iter().filter(|c| !pending(c)).collect();
+    assert!(new.is_empty(), "files that import each other: {new:?}\n{report}");
 }
 
-/// Circles between layers (the top-level modules of `src/`), with one
-/// reference for each direction.
+/// Circles between layers (the top-level modules of `src/`): each as its
+/// layers and one reference for every edge between them.
 fn layer_circles(c: &Crate) -> Vec<String> {
     let layer = |i: usize| c.files[i].module.first().cloned().unwrap_or_default();
-    let mut between: std::collections::BTreeMap<(String, String), String> = Default::default();
+    let mut names: Vec<String> = c.files.iter().map(|f| f.module.first().cloned().unwrap_or_default()).collect();
+    names.sort();
+    names.dedup();
+    names.retain(|n| !n.is_empty());
+    let index = |n: &str| names.iter().position(|x| x == n);
+    let mut why: std::collections::BTreeMap<(usize, usize), String> = Default::default();
     for ((a, b), ev) in c.edges() {
-        let (la, lb) = (layer(a), layer(b));
-        if la != lb && !la.is_empty() && !lb.is_empty() {
+        let (Some(la), Some(lb)) = (index(&layer(a)), index(&layer(b))) else {
+            continue;
+        };
+        if la != lb {
             let first = ev
                 .iter()
                 .next()
-                .map(|e| format!("src/{}:{}: {}", c.files[a].rel, e.line, e.path));
-            between
-                .entry((la, lb))
-                .or_insert_with(|| first.unwrap_or_default());
+                .map(|e| format!("src/{}:{}: {}", c.files[a].rel, e.line, e.path))
+                .unwrap_or_default();
+            why.entry((la, lb)).or_insert(first);
         }
     }
-    let mut out = Vec::new();
-    for ((a, b), why) in &between {
-        if a < b {
-            if let Some(back) = between.get(&(b.clone(), a.clone())) {
-                out.push(format!("{a} <-> {b}: {why} / {back}"));
-            }
-        }
+    let mut next = vec![Vec::new(); names.len()];
+    for (a, b) in why.keys() {
+        next[*a].push(*b);
     }
-    out
+    graph::strongly_connected(&next)
+        .into_iter()
+        .filter(|scc| scc.len() > 1)
+        .map(|mut scc| {
+            scc.sort_unstable();
+            let members: Vec<&str> = scc.iter().map(|&i| names[i].as_str()).collect();
+            let edges: Vec<String> = why
+                .iter()
+                .filter(|((a, b), _)| scc.contains(a) && scc.contains(b))
+                .map(|((a, b), w)| format!("  {} -> {}  ({w})", names[*a], names[*b]))
+                .collect();
+            format!("{}\n{}", members.join(", "), edges.join("\n"))
+        })
+        .collect()
 }
 
 #[test]
@@ -233,6 +278,19 @@ fn a_facade_mod_rs_is_in_no_circle_but_a_mod_rs_with_code_is() {
     ];
     let (_d, c) = tiny_crate(&with_code);
     assert_eq!(c.circles().len(), 1, "{}", describe_circles(&c));
+}
+
+#[test]
+fn a_circle_of_three_layers_is_found() {
+    let (_d, c) = tiny_crate(&[
+        ("lib.rs", "pub mod a; pub mod b; pub mod c;"),
+        ("a/mod.rs", "use crate::b::B;\npub struct A;"),
+        ("b/mod.rs", "use crate::c::C;\npub struct B;"),
+        ("c/mod.rs", "use crate::a::A;\npub struct C;"),
+    ]);
+    let found = layer_circles(&c).join("\n");
+    assert!(found.starts_with("a, b, c\n"), "{found}");
+    assert!(found.contains("c -> a  (src/c/mod.rs:1: crate::a::A)"), "{found}");
 }
 
 #[test]
