@@ -88,14 +88,21 @@ fn no_file_in_src_is_in_a_circle() {
     );
     let report = describe_circles(&c);
     let new: Vec<&Vec<&str>> = circles.iter().filter(|c| !pending(c)).collect();
-    assert!(new.is_empty(), "files that import each other: {new:?}\n{report}");
+    assert!(
+        new.is_empty(),
+        "files that import each other: {new:?}\n{report}"
+    );
 }
 
 /// Circles between layers (the top-level modules of `src/`): each as its
 /// layers and one reference for every edge between them.
 fn layer_circles(c: &Crate) -> Vec<String> {
     let layer = |i: usize| c.files[i].module.first().cloned().unwrap_or_default();
-    let mut names: Vec<String> = c.files.iter().map(|f| f.module.first().cloned().unwrap_or_default()).collect();
+    let mut names: Vec<String> = c
+        .files
+        .iter()
+        .map(|f| f.module.first().cloned().unwrap_or_default())
+        .collect();
     names.sort();
     names.dedup();
     names.retain(|n| !n.is_empty());
@@ -290,7 +297,10 @@ fn a_circle_of_three_layers_is_found() {
     ]);
     let found = layer_circles(&c).join("\n");
     assert!(found.starts_with("a, b, c\n"), "{found}");
-    assert!(found.contains("c -> a  (src/c/mod.rs:1: crate::a::A)"), "{found}");
+    assert!(
+        found.contains("c -> a  (src/c/mod.rs:1: crate::a::A)"),
+        "{found}"
+    );
 }
 
 #[test]

@@ -105,6 +105,8 @@ pub struct StoreOptions {
     /// `None`: garbage collection happens inside the delete call. `Some(d)`:
     /// as kube-controller-manager's collector, `d` after the owner went.
     pub gc_delay: Option<std::time::Duration>,
+    /// Keep `managedFields` and check apply conflicts (`managed_fields.rs`).
+    pub field_management: bool,
 }
 
 pub struct Store {
@@ -494,7 +496,9 @@ impl Store {
             obj["spec"]["finalizers"] = json!([super::gc::NAMESPACE_FINALIZER]);
         }
         self.validate(ty, &name, &mut obj, None)?;
-        managed_fields::record(fields, None, &mut obj, k.status_subresource)?;
+        if self.opts.field_management {
+            managed_fields::record(fields, None, &mut obj, k.status_subresource)?;
+        }
         self.admission.validate(k, &name, &obj)?;
         let mut inner = self.lock();
         self.namespace_admit(&inner, k, ns, &name)?;
@@ -781,7 +785,9 @@ impl Store {
         }
         meta_mut(&mut result).insert("resourceVersion".into(), Value::String(cur_rv.to_string()));
         meta_mut(&mut result).remove("managedFields");
-        managed_fields::record(fields, Some(current), &mut result, k.status_subresource)?;
+        if self.opts.field_management {
+            managed_fields::record(fields, Some(current), &mut result, k.status_subresource)?;
+        }
         if result == **current {
             return Ok(current.clone());
         }
