@@ -77,7 +77,7 @@ fn no_file_in_src_is_in_a_circle() {
         .iter()
         .map(|circle| circle.iter().map(|&i| c.files[i].rel.as_str()).collect())
         .collect();
-    let pending = |circle: &Vec<&str>| PENDING_ENGINE_SPLIT.iter().any(|p| *p == circle.as_slice());
+    let pending = |circle: &Vec<&str>| PENDING_ENGINE_SPLIT.contains(&circle.as_slice());
     let stale: Vec<&&[&str]> = PENDING_ENGINE_SPLIT
         .iter()
         .filter(|p| !circles.iter().any(|c| c.as_slice() == **p))
