@@ -6,6 +6,7 @@
 //! prints the median wall time of each command over 3 runs and the ratio.
 //!
 //! `cargo bench --bench change`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -8,6 +8,7 @@
 //!    decision, and how long a hostile decision stalls other work.
 //!
 //! Run: `cargo bench --bench decide`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::hint::black_box;
 

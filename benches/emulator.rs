@@ -1,9 +1,7 @@
 //! Throughput of the API emulator through real kube clients: concurrent
 //! writes per second, and 100 concurrent watches receiving every event.
 //! Run with `cargo bench --bench emulator`; prints plain figures.
-
-#[path = "../tests/support/mod.rs"]
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

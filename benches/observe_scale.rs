@@ -9,6 +9,7 @@
 //! per object relative to N = 1,000 (1.0 = linear).
 //!
 //! Run: `cargo bench --bench observe_scale`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::fmt::Write as _;
 use std::hint::black_box;

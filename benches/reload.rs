@@ -4,9 +4,9 @@
 //!
 //! Run: `cargo bench --bench reload` (env `WFE_BENCH_RULES=<dir>` picks another
 //! set, `WFE_BENCH_SWAPS=<n>` the number of swaps, default 50).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "../tests/reload_support/atomic_writer.rs"]
-mod atomic_writer;
+use support::atomic_writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

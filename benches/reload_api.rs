@@ -7,11 +7,9 @@
 //!
 //! Run: `cargo bench --bench reload_api` (env `WFE_BENCH_RULES=<dir>` picks
 //! another set, `WFE_BENCH_EDITS=<n>` the number of edits, default 50).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "../tests/reload_support/atomic_writer.rs"]
-mod atomic_writer;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use support::atomic_writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -84,7 +82,9 @@ async fn run(source: &std::path::Path, edits: usize) -> Result<(), String> {
     apply(&client, &base).await?;
     let rules_source = RulesSource::ConfigMap(ConfigMapSource {
         client: client.clone(),
-        target: format!("{NS}/{NAME}").parse()?,
+        target: format!("{NS}/{NAME}")
+            .parse()
+            .map_err(|e: wfe_engine::reload::ConfigMapRefError| e.to_string())?,
         instance: "bench".into(),
     });
     let initial = load_initial(&rules_source).await.map_err(|e| {

@@ -2,6 +2,7 @@
 //! and recovers, and against a real file: nothing is lost while the buffer
 //! has room, every loss is counted, duplicates by key are suppressed and
 //! shutdown flushes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,15 +2,15 @@
 //! `explain` agrees with the status it wrote, for a held, a running and a
 //! failed WFE in the API emulator (the real controller deciding, the real
 //! binary capturing over HTTP with a kubeconfig).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-mod controller_harness;
-mod support;
+use support::harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use controller_harness::{phase_of, test_rules, wfe, Harness, Options, RuleTimes, EXEC_NS, NS};
+use harness::{phase_of, test_rules, wfe, Harness, Options, RuleTimes, EXEC_NS, NS};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wfe-engine");
@@ -152,7 +152,7 @@ async fn capture_and_dry_run_reproduce_the_controllers_decisions() {
         .await;
     h.wait_phase(NS, "busy", "Running", Duration::from_secs(10))
         .await;
-    controller_harness::eventually("held is blocked", Duration::from_secs(10), || async {
+    harness::eventually("held is blocked", Duration::from_secs(10), || async {
         h.get(NS, "held")
             .await
             .status

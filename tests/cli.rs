@@ -1,5 +1,6 @@
 //! The command line, end to end through the built binary: dry-run against the
 //! capture corpus, exit codes, explain output, rule test output, the CRD.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::process::{Command, Output, Stdio};
 

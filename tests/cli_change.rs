@@ -3,6 +3,7 @@
 //! ConfigurationError, a reworded OOM recommendation), `diff` lists exactly
 //! the decisions they change, `test` fails only the cooldown tests and
 //! passes after `test --update`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::BTreeSet;
 use std::path::Path;

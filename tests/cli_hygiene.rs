@@ -2,6 +2,7 @@
 //! command, a closed pipe that ends quietly, tables that fit 120 columns,
 //! the evaluation instant stated, rule errors visible in every format, and
 //! the rule-test and check options.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

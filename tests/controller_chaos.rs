@@ -26,10 +26,9 @@
 //!   (no pod of its own: a pre-execution failure that blocks nothing);
 //!   w2..w4 complete. A failure read from the previous run's pods or
 //!   TaskRuns would give w1 exit 4 and block w2.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -433,7 +432,7 @@ async fn chaos(plan: &[Script]) {
     let exec = |kind: &str| {
         let ar = match kind {
             "PipelineRun" => wfe_engine::execute::pipeline_run_resource(),
-            _ => wfe_engine::execute::Engine::Job.api_resource(),
+            _ => wfe_engine::execute::ExecutionEngine::Job.api_resource(),
         };
         Api::<kube::api::DynamicObject>::namespaced_with(h.client(), EXEC_NS, &ar)
     };

@@ -2,10 +2,9 @@
 //! name is reused, children of the previous execution object can still be
 //! listed with the same name labels (asynchronous garbage collection,
 //! finalizers). They must never decide the next WFE's failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 

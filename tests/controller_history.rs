@@ -2,10 +2,9 @@
 //! failures and its reset, `PreviousExecutionFailed` and the clear-block
 //! annotation, `ExhaustedRetries`, the cooldown hold, and `AuditRecorded`
 //! when the audit sink refuses records.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,16 +1,15 @@
 //! End-to-end lifecycles of the controller against the API emulator and
 //! the execution simulator: happy paths, failure reasons, the lock release.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 
 use harness::*;
 use kube::ResourceExt;
 use wfe_engine::api::FINALIZER;
-use wfe_engine::execute::Engine;
+use wfe_engine::execute::ExecutionEngine;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -97,7 +96,7 @@ async fn job_happy_path() {
     h.create(NS, wfe("job-1", target, "job", None)).await;
     h.wait_phase(NS, "job-1", "Completed", T).await;
     let job = h
-        .executions(Engine::Job)
+        .executions(ExecutionEngine::Job)
         .get_opt(&lock(target))
         .await
         .unwrap();

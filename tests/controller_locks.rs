@@ -1,10 +1,9 @@
 //! The lock: AlreadyExists (ours, another WFE's, unlabelled), cooldown hold
 //! and lock release, external deletion of the execution object, deletion
 //! of a Running WFE.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use harness::*;
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
-use wfe_engine::execute::Engine;
+use wfe_engine::execute::ExecutionEngine;
 
 const T: Duration = Duration::from_secs(15);
 
@@ -170,7 +169,7 @@ async fn deleting_a_running_wfe_deletes_its_execution_and_the_finalizer() {
     })
     .await;
     eventually("Job gone", T, || async {
-        h.executions(Engine::Job)
+        h.executions(ExecutionEngine::Job)
             .get_opt(&lock(target))
             .await
             .unwrap()
@@ -192,7 +191,7 @@ async fn deleting_a_running_wfe_deletes_its_execution_and_the_finalizer() {
 async fn a_finished_job_left_behind_is_replaced() {
     let h = Harness::start().await;
     let target = "team-a/Deployment/leftover";
-    let jobs = h.executions(Engine::Job);
+    let jobs = h.executions(ExecutionEngine::Job);
     let leftover: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": lock(target), "namespace": EXEC_NS, "labels": {

@@ -3,12 +3,10 @@
 //! trigger a reconcile of every non-terminal WFE, wired as `wfe-engine run`
 //! wires them. Shortening the cooldown while a WFE is held must start it at
 //! the new time; a broken set swapped in afterwards must change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "reload_support/atomic_writer.rs"]
-mod atomic_writer;
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::atomic_writer;
+use support::harness;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,8 @@
 //! The controller keeps working across `410 Gone` on its watches: the
 //! watchers re-list, and WorkflowExecutions created afterwards are handled.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 

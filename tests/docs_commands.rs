@@ -10,6 +10,7 @@
 //! - `<!-- doc-test: replace FILE "FROM" "TO" -->`
 //! - `<!-- doc-test: insert-before FILE "ANCHOR" -->` (the next block's text)
 //! - `<!-- doc-test: write FILE -->` (the next block's text)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

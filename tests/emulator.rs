@@ -1,7 +1,6 @@
 //! Tests of the API emulator and the execution simulator, with kube-rs as
 //! the client (the way the controller will talk to them).
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -486,7 +485,156 @@ async fn json_patch_test_operation_and_server_side_apply() {
         )
         .await
         .unwrap();
-    assert_eq!(merged.data.unwrap().len(), 2);
+    // The manager no longer applies `a`, and nobody else owns it: removed.
+    let data = merged.data.unwrap();
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data["b"], "2");
+}
+
+/// Server-side apply's field ownership, as kube-apiserver keeps it: an
+/// apply that would change another manager's field is a 409 naming the
+/// manager and the field; the same value is shared; `force` takes the
+/// field; an update takes what it changed and never conflicts; a field
+/// still owned by another manager survives its applier dropping it.
+#[tokio::test]
+async fn server_side_apply_tracks_field_owners() {
+    let emu = Emulator::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let body = |data: Value| {
+        Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "owned"}, "data": data}))
+    };
+    cms.patch(
+        "owned",
+        &PatchParams::apply("alice"),
+        &body(json!({"k": "a", "x": "1"})),
+    )
+    .await
+    .unwrap();
+
+    let err = api_err(
+        cms.patch(
+            "owned",
+            &PatchParams::apply("bob"),
+            &body(json!({"k": "b"})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 409);
+    assert_eq!(err.reason, "Conflict");
+    assert_eq!(
+        err.message,
+        "Apply failed with 1 conflict: conflict with \"alice\": .data.k"
+    );
+    assert_eq!(cms.get("owned").await.unwrap().data.unwrap()["k"], "a");
+
+    // The same value: shared ownership, no conflict.
+    cms.patch(
+        "owned",
+        &PatchParams::apply("bob"),
+        &body(json!({"k": "a"})),
+    )
+    .await
+    .unwrap();
+    // Forced: bob takes `k`; alice keeps only `x`.
+    let forced = cms
+        .patch(
+            "owned",
+            &PatchParams::apply("bob").force(),
+            &body(json!({"k": "b"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.as_ref().unwrap()["k"], "b");
+    let owners = |cm: &ConfigMap| -> Vec<(String, String, Value)> {
+        cm.metadata
+            .managed_fields
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.manager.unwrap_or_default(),
+                    e.operation.unwrap_or_default(),
+                    e.fields_v1.map(|f| f.0).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        owners(&forced),
+        vec![
+            (
+                "alice".into(),
+                "Apply".into(),
+                json!({"f:data": {"f:x": {}}})
+            ),
+            ("bob".into(), "Apply".into(), json!({"f:data": {"f:k": {}}})),
+        ]
+    );
+
+    // An update never conflicts and takes what it changed.
+    let updated = cms
+        .patch(
+            "owned",
+            &PatchParams {
+                field_manager: Some("carol".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"x": "2"}})),
+        )
+        .await
+        .unwrap();
+    // alice owned only `x`: her entry is gone.
+    assert_eq!(
+        owners(&updated),
+        vec![
+            ("bob".into(), "Apply".into(), json!({"f:data": {"f:k": {}}})),
+            (
+                "carol".into(),
+                "Update".into(),
+                json!({"f:data": {"f:x": {}}})
+            ),
+        ]
+    );
+
+    // bob stops applying `k`, which nobody else owns: removed. He applies
+    // `x` with its current value: shared with carol. Then he drops `x`
+    // too: carol still owns it, so it stays.
+    cms.patch(
+        "owned",
+        &PatchParams::apply("bob"),
+        &body(json!({"x": "2"})),
+    )
+    .await
+    .unwrap();
+    let after = cms.get("owned").await.unwrap();
+    let data = after.data.unwrap();
+    assert!(!data.contains_key("k"), "{data:?}");
+    assert_eq!(data["x"], "2", "shared with carol: kept");
+    cms.patch("owned", &PatchParams::apply("bob"), &body(json!({})))
+        .await
+        .unwrap();
+    assert_eq!(cms.get("owned").await.unwrap().data.unwrap()["x"], "2");
+
+    // An Update manager is named with its version and time.
+    let err = api_err(
+        cms.patch(
+            "owned",
+            &PatchParams::apply("dave"),
+            &body(json!({"x": "3"})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert!(
+        err.message
+            .starts_with("Apply failed with 1 conflict: conflict with \"carol\" using v1 at "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.ends_with(": .data.x"), "{}", err.message);
 }
 
 #[tokio::test]

@@ -3,12 +3,13 @@
 //! failed, 2 usage or input error), within 2 s of CPU and 256 MiB peak RSS.
 //! Every input is generated here. `cargo test --test hostile -- --nocapture`
 //! prints the measured cost of each attack.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-mod hostile_support;
+use support::hostile;
 
 use std::path::Path;
 
-use hostile_support::*;
+use hostile::*;
 
 fn measured(name: &str, r: &Run) {
     eprintln!(

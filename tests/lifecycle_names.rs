@@ -3,6 +3,7 @@
 //! define (they ask the rule set, and transitions declare what they write);
 //! the only names left in their code are the ones listed here, each with
 //! why it is not the rules' business.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! outcome. Checked with the shipped rules, exactly as `dry-run` decides,
 //! for every failed capture of the corpus: every subset for captures with
 //! few children, random subsets (proptest) for all.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::path::Path;
 use std::sync::OnceLock;

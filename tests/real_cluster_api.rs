@@ -4,8 +4,7 @@
 //! `deletionTimestamp`), namespaces that must exist and that terminate,
 //! validation answered as the real server answers it, quota, Pod Security,
 //! webhook and RBAC denials, and the WorkflowExecution CRD's own rules.
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::time::Duration;
 

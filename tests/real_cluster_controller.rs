@@ -4,10 +4,9 @@
 //! execution namespace holds every WFE (readable condition, event,
 //! `/readyz`) until it is back, and event names stay valid whatever the
 //! WFE's name.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::time::Duration;
 

@@ -1,10 +1,9 @@
 //! `wfe-engine run` (as a user runs it, through a kubeconfig) against a
 //! cluster whose execution namespace does not exist: `/readyz` fails and
 //! says why, WFEs are held, and both recover once the namespace is created.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::net::SocketAddr;
 use std::time::Duration;

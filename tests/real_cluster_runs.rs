@@ -2,8 +2,7 @@
 //! build: the Job controller's pod failure policy and deadline, Tekton's
 //! default pipeline timeout and v0.70+ step shapes, lingering children
 //! after a deletion, and pod creates refused by admission.
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use support::emulator::PodSecurityLevel;
 use support::simulator::{kit, SimConfig, Simulator};
 use support::{Emulator, Quota};
 use wfe_engine::api::WorkflowExecution;
-use wfe_engine::execute::{build, BuildInput, Engine};
+use wfe_engine::execute::{build, BuildInput, ExecutionEngine};
 
 const NS: &str = "exec";
 const T: Duration = Duration::from_secs(15);
@@ -40,7 +39,12 @@ async fn cluster(time_scale: f64) -> (Emulator, Simulator) {
 }
 
 /// What our executors build for a WFE with `scenario` (as a parameter).
-fn built(engine: Engine, target: &str, scenario: &str, times_out_in: Option<i64>) -> DynamicObject {
+fn built(
+    engine: ExecutionEngine,
+    target: &str,
+    scenario: &str,
+    times_out_in: Option<i64>,
+) -> DynamicObject {
     let now = Timestamp::now();
     let mut w: WorkflowExecution = serde_json::from_value(json!({
         "apiVersion": "kubernaut.ai/v1alpha1", "kind": "WorkflowExecution",
@@ -68,7 +72,7 @@ fn built(engine: Engine, target: &str, scenario: &str, times_out_in: Option<i64>
     .expect("build")
 }
 
-async fn create(client: &Client, engine: Engine, obj: &DynamicObject) -> Value {
+async fn create(client: &Client, engine: ExecutionEngine, obj: &DynamicObject) -> Value {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &engine.api_resource());
     serde_json::to_value(
         api.create(&PostParams::default(), obj)
@@ -130,9 +134,14 @@ async fn real_cluster_job_oom_is_retried_until_the_deadline() {
     // 20 s, 40 s, ...) in 10, 20, 40 ms.
     let (emu, _sim) = cluster(0.001).await;
     let c = emu.client();
-    let job = built(Engine::Job, "team-a/Deployment/oom", "oom", Some(600));
+    let job = built(
+        ExecutionEngine::Job,
+        "team-a/Deployment/oom",
+        "oom",
+        Some(600),
+    );
     let name = job.metadata.name.clone().expect("name");
-    create(&c, Engine::Job, &job).await;
+    create(&c, ExecutionEngine::Job, &job).await;
     let done = finished(&c, &kit::jobs(), &name).await;
     let failed = condition(&done, "Failed");
     assert_eq!(failed["reason"], "DeadlineExceeded", "{done:#}");
@@ -171,13 +180,18 @@ async fn real_cluster_tekton_default_timeout_ends_a_hanging_run() {
     // Tekton's default hour passes in 0.36 s.
     let (emu, _sim) = cluster(0.0001).await;
     let c = emu.client();
-    let pr = built(Engine::Tekton, "team-a/Deployment/hang", "hang", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/hang",
+        "hang",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
     assert!(
         pr.data["spec"].get("timeouts").is_none(),
         "the builder sets no timeout without timesOutAt"
     );
-    let created = create(&c, Engine::Tekton, &pr).await;
+    let created = create(&c, ExecutionEngine::Tekton, &pr).await;
     assert_eq!(
         created["spec"]["timeouts"]["pipeline"], "1h0m0s",
         "Tekton's defaulting webhook"
@@ -207,9 +221,14 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     let c = emu.client();
     // A step still waiting (image pull) is terminated with the TaskRun's
     // creationTimestamp as startedAt.
-    let pr = built(Engine::Tekton, "team-a/Deployment/pull", "imagepull", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/pull",
+        "imagepull",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
-    create(&c, Engine::Tekton, &pr).await;
+    create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
     let tr = &list(
         &c,
@@ -227,9 +246,14 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     assert!(step.get("running").is_none() && step.get("waiting").is_none());
 
     // A running step keeps its own start when cancelled.
-    let pr = built(Engine::Tekton, "team-a/Deployment/cancel", "cancel", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/cancel",
+        "cancel",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
-    create(&c, Engine::Tekton, &pr).await;
+    create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
     let tr = &list(
         &c,
@@ -258,9 +282,14 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
 async fn real_cluster_children_linger_after_their_run_is_deleted() {
     let (emu, _sim) = cluster(0.002).await;
     let c = emu.client();
-    let pr = built(Engine::Tekton, "team-a/Deployment/linger", "success", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/linger",
+        "success",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
-    let first = create(&c, Engine::Tekton, &pr).await;
+    let first = create(&c, ExecutionEngine::Tekton, &pr).await;
     let first_uid = first["metadata"]["uid"].as_str().expect("uid").to_string();
     finished(&c, &kit::pipelineruns(), &name).await;
     api(&c, &kit::pipelineruns())
@@ -268,7 +297,7 @@ async fn real_cluster_children_linger_after_their_run_is_deleted() {
         .await
         .expect("delete");
     // A new run under the same name while the old children are still there.
-    let second = create(&c, Engine::Tekton, &pr).await;
+    let second = create(&c, ExecutionEngine::Tekton, &pr).await;
     let second_uid = second["metadata"]["uid"].as_str().expect("uid").to_string();
     let by_name = list(
         &c,
@@ -308,9 +337,14 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
     // admission and the TaskRun says so with the API server's message.
     emu.admission()
         .pod_security(NS, PodSecurityLevel::Restricted);
-    let pr = built(Engine::Tekton, "team-a/Deployment/psa", "success", None);
+    let pr = built(
+        ExecutionEngine::Tekton,
+        "team-a/Deployment/psa",
+        "success",
+        None,
+    );
     let name = pr.metadata.name.clone().expect("name");
-    create(&c, Engine::Tekton, &pr).await;
+    create(&c, ExecutionEngine::Tekton, &pr).await;
     finished(&c, &kit::pipelineruns(), &name).await;
     let tr = &list(
         &c,
@@ -327,9 +361,14 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
         "{cond}"
     );
     // Our Job's pod template passes `restricted`.
-    let job = built(Engine::Job, "team-a/Deployment/psa-job", "success", None);
+    let job = built(
+        ExecutionEngine::Job,
+        "team-a/Deployment/psa-job",
+        "success",
+        None,
+    );
     let jname = job.metadata.name.clone().expect("name");
-    create(&c, Engine::Job, &job).await;
+    create(&c, ExecutionEngine::Job, &job).await;
     let done = finished(&c, &kit::jobs(), &jname).await;
     assert_eq!(condition(&done, "Complete")["status"], "True");
     emu.admission().clear();
@@ -342,13 +381,13 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
         hard: 0,
     });
     let pr = built(
-        Engine::Tekton,
+        ExecutionEngine::Tekton,
         "team-a/Deployment/quota",
         "success",
         Some(600),
     );
     let name = pr.metadata.name.clone().expect("name");
-    create(&c, Engine::Tekton, &pr).await;
+    create(&c, ExecutionEngine::Tekton, &pr).await;
     let done = finished(&c, &kit::pipelineruns(), &name).await;
     assert_eq!(
         condition(&done, "Succeeded")["reason"],

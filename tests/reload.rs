@@ -1,8 +1,8 @@
 //! Hot reload against a real filesystem: the rules directory is written the
-//! way the kubelet writes a ConfigMap volume (see `reload_support`).
+//! way the kubelet writes a ConfigMap volume (see `support::atomic_writer`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "reload_support/atomic_writer.rs"]
-mod atomic_writer;
+use support::atomic_writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

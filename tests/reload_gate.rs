@@ -1,6 +1,7 @@
 //! The reload gate against a rule set whose own tests take too long: refused
 //! once, its work cancelled (no gate thread left running), and not tried
 //! again until its content changes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::path::Path;
 use std::sync::Arc;

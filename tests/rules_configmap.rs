@@ -5,12 +5,10 @@
 //! away and coming back; two replicas reporting one outcome once; and the
 //! real `wfe-engine run --rules-configmap` taking a `kubectl apply
 //! --server-side`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "reload_support/atomic_writer.rs"]
-mod atomic_writer;
-#[path = "run_support/mod.rs"]
-mod run_support;
-mod support;
+use support::atomic_writer;
+use support::bin;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -457,7 +455,7 @@ async fn kubectl_apply(client: &Client, kubeconfig: &Path, dir: &Path, payload: 
 }
 
 async fn rules_status(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
-    let (code, body) = tokio::task::spawn_blocking(move || run_support::http_get(addr, "/rules"))
+    let (code, body) = tokio::task::spawn_blocking(move || bin::http_get(addr, "/rules"))
         .await
         .unwrap()
         .ok()?;
@@ -472,7 +470,7 @@ async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap()
     let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
     let base = shipped();
     apply(&client, &base).await;
-    let addr = run_support::free_addr();
+    let addr = bin::free_addr();
     let addr_arg = addr.to_string();
     let target = format!("{NS}/{NAME}");
     let args: Vec<&std::ffi::OsStr> = vec![
@@ -486,7 +484,7 @@ async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap()
         "--log-format".as_ref(),
         "text".as_ref(),
     ];
-    let mut p = run_support::Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
+    let mut p = bin::Process::spawn(&args, &tmp.path().join("wfe-engine.log"));
 
     let active = |s: &serde_json::Value| s["active"]["revision"].as_str().map(str::to_owned);
     let end = tokio::time::Instant::now() + T;
@@ -534,7 +532,7 @@ async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap()
 
 #[test]
 fn run_flags_a_malformed_configmap_reference_two_rules_sources_and_lets_a_repeated_flag_win() {
-    let out = std::process::Command::new(run_support::BIN)
+    let out = std::process::Command::new(bin::path())
         .args(["run", "--rules-configmap", "just-a-name"])
         .output()
         .unwrap();
@@ -542,7 +540,7 @@ fn run_flags_a_malformed_configmap_reference_two_rules_sources_and_lets_a_repeat
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not NAMESPACE/NAME"), "{err}");
 
-    let out = std::process::Command::new(run_support::BIN)
+    let out = std::process::Command::new(bin::path())
         .args(["run", "--rules", "rules", "--rules-configmap", "ns/rules"])
         .output()
         .unwrap();
@@ -552,7 +550,7 @@ fn run_flags_a_malformed_configmap_reference_two_rules_sources_and_lets_a_repeat
 
     // The chart appends `extraArgs` after its own flags: the last one wins
     // (this run gets as far as looking for its rules).
-    let out = std::process::Command::new(run_support::BIN)
+    let out = std::process::Command::new(bin::path())
         .args(["run", "--concurrency=64", "--concurrency=16"])
         .args(["--rules", "/nonexistent/rules"])
         .output()

@@ -1,6 +1,7 @@
 //! Loading rule directories: the small valid set, every kind of bad input
 //! (each a clear `file:line:col` error, never a panic), the static checks and
 //! the content revision.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -6,14 +6,11 @@
 //! never evaluated, and the last good one stays; without a shadow there is
 //! no extra decision; and `wfe-engine run --shadow-rules-configmap` serves
 //! it all at `/rules/shadow`, `/metrics` and `/rules`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "reload_support/atomic_writer.rs"]
-mod atomic_writer;
-#[path = "controller_harness/mod.rs"]
-mod harness;
-#[path = "run_support/mod.rs"]
-mod run_support;
-mod support;
+use support::atomic_writer;
+use support::bin;
+use support::harness;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -545,7 +542,7 @@ async fn a_refused_candidate_is_reported_never_evaluated_and_the_last_good_one_s
 }
 
 async fn get(addr: std::net::SocketAddr, path: &'static str) -> Option<(u16, String)> {
-    tokio::task::spawn_blocking(move || run_support::http_get(addr, path))
+    tokio::task::spawn_blocking(move || bin::http_get(addr, path))
         .await
         .unwrap()
         .ok()
@@ -566,8 +563,8 @@ async fn run_serves_the_disagreements_at_rules_shadow_and_in_the_metrics() {
     apply_candidate(&client, &candidate).await;
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = emu.write_kubeconfig(tmp.path()).unwrap();
-    let rules = run_support::shipped_rules(tmp.path());
-    let addr = run_support::free_addr();
+    let rules = bin::shipped_rules(tmp.path());
+    let addr = bin::free_addr();
     let addr_arg = addr.to_string();
     let shadow_arg = format!("{RULES_NS}/{CANDIDATE}");
     let args: Vec<&std::ffi::OsStr> = vec![
@@ -586,7 +583,7 @@ async fn run_serves_the_disagreements_at_rules_shadow_and_in_the_metrics() {
         "json".as_ref(),
     ];
     let log = tmp.path().join("wfe-engine.log");
-    let mut p = run_support::Process::spawn(&args, &log);
+    let mut p = bin::Process::spawn(&args, &log);
     let end = tokio::time::Instant::now() + T;
     let status: Value = loop {
         if let Some((200, body)) = get(addr, "/rules").await {
@@ -688,7 +685,7 @@ async fn run_serves_the_disagreements_at_rules_shadow_and_in_the_metrics() {
 #[test]
 fn run_refuses_a_missing_shadow_directory_two_shadow_sources_and_the_active_set_as_candidate() {
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(run_support::BIN)
+        let out = std::process::Command::new(bin::path())
             .arg("run")
             .args(args)
             .output()

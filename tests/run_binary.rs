@@ -1,21 +1,19 @@
 //! The real `wfe-engine run` binary as a child process against the API
 //! emulator: it gets ready, drives a WFE to completion, serves its
 //! endpoints, and stops cleanly on SIGTERM; bad rules keep it from starting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-#[path = "run_support/mod.rs"]
-mod run_support;
-mod support;
+use support::bin;
+use support::harness;
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use bin::{http_get, shipped_rules, unreachable_kubeconfig, Process};
 use harness::{phase_of, wfe, EXEC_NS, NS};
 use kube::api::{Api, PostParams};
-use run_support::{http_get, shipped_rules, unreachable_kubeconfig, Process, BIN};
 use support::simulator::Simulator;
 use support::{Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
@@ -68,7 +66,7 @@ impl Running {
         let revision = wfe_engine::rules::load_dir(&rules)
             .unwrap_or_else(|e| panic!("shipped rules:\n{e}"))
             .revision;
-        let addr = run_support::free_addr();
+        let addr = bin::free_addr();
         let addr_arg = addr.to_string();
         let args: Vec<&OsStr> = vec![
             "run".as_ref(),
@@ -218,7 +216,7 @@ async fn run_completes_a_wfe_serves_its_endpoints_and_stops_on_sigterm() {
 fn run_with_a_missing_rules_directory_exits_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-rules");
-    let out = Command::new(BIN)
+    let out = Command::new(bin::path())
         .arg("run")
         .arg("--kubeconfig")
         .arg(unreachable_kubeconfig(tmp.path()))
@@ -249,7 +247,7 @@ fn run_with_invalid_rules_refuses_to_start_and_names_file_and_line() {
         + 1;
     std::fs::write(&history, text.replace("period: 5m", "period: soon")).unwrap();
 
-    let out = Command::new(BIN)
+    let out = Command::new(bin::path())
         .arg("run")
         .arg("--kubeconfig")
         .arg(unreachable_kubeconfig(tmp.path()))

@@ -3,10 +3,9 @@
 //! reconciler metrics with their labels and buckets and the engine's own,
 //! no label value names a WFE, `/readyz` follows the caches and the rules,
 //! a standby replica is ready too, and shutdown flushes the audit file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "controller_harness/mod.rs"]
-mod harness;
-mod support;
+use support::harness;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

@@ -22,7 +22,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 use wfe_engine::api::WorkflowExecution;
-use wfe_engine::execute::{self, lock_name, pipeline_run_resource, BuildInput, Engine};
+use wfe_engine::execute::{self, lock_name, pipeline_run_resource, BuildInput, ExecutionEngine};
 
 use super::{
     client_for, http_get, percentile, rss_kib_of, wait_until, wfe, BoxError, CHILD_ENV, EXEC_NS, NS,
@@ -118,7 +118,7 @@ async fn populate(client: &kube::Client, n: usize) -> Result<Duration, BoxError>
                     .await
                     .map_err(|e| e.to_string())?;
                 let pr = execute::build(
-                    Engine::Tekton,
+                    ExecutionEngine::Tekton,
                     &BuildInput {
                         wfe: &w,
                         namespace: EXEC_NS,

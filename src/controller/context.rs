@@ -7,48 +7,15 @@ use arc_swap::ArcSwap;
 use kube::Client;
 
 use super::audit::{AuditConditions, AuditSink};
-use super::error_policy::FailureBackoff;
+use super::config::ControllerConfig;
 use super::events::EventPublisher;
+use super::failure_backoff::FailureBackoff;
+use super::gather::View;
 use super::hooks::ReconcileHooks;
 use super::namespace::NamespaceView;
 use super::shadow::Shadow;
 use super::stores::Stores;
 use crate::rules::RuleSet;
-
-/// Static configuration of a controller run (policy lives in the rules).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControllerConfig {
-    /// Where PipelineRuns and Jobs are created.
-    pub execution_namespace: String,
-    /// Watched WFE namespaces; empty means all.
-    pub namespaces: Vec<String>,
-    /// Check declared Secrets/ConfigMaps before starting a WFE.
-    pub dependency_check: bool,
-    /// `reportingInstance` of events (the pod name in a cluster).
-    pub instance: String,
-    /// Maximum concurrent reconciles (0 = unbounded).
-    pub concurrency: u16,
-    /// Disable Tekton even if its CRDs are installed.
-    pub disable_tekton: bool,
-    /// Trailing-edge debounce of reconcile triggers: a burst of watch events
-    /// (PipelineRun, TaskRun and Pod updating together) becomes one
-    /// reconcile and at most one status write.
-    pub debounce: std::time::Duration,
-}
-
-impl Default for ControllerConfig {
-    fn default() -> Self {
-        ControllerConfig {
-            execution_namespace: crate::api::DEFAULT_EXECUTION_NAMESPACE.into(),
-            namespaces: Vec::new(),
-            dependency_check: false,
-            instance: super::events::REPORTING_CONTROLLER.into(),
-            concurrency: 64,
-            disable_tekton: false,
-            debounce: std::time::Duration::from_millis(50),
-        }
-    }
-}
 
 /// Shared state of the reconciles.
 pub struct Context {
@@ -72,8 +39,8 @@ pub struct Context {
 
 impl Context {
     /// The read side, for [`super::gather::observe_wfe`].
-    pub(crate) fn view(&self) -> super::gather::View<'_> {
-        super::gather::View {
+    pub(crate) fn view(&self) -> View<'_> {
+        View {
             client: &self.client,
             config: &self.config,
             stores: &self.stores,

@@ -22,7 +22,7 @@ pub async fn tekton_available(client: &Client) -> Result<bool, ControllerError> 
 /// `tekton` first when its CRDs are served and not disabled.
 pub async fn engines(
     client: &Client,
-    config: &super::context::ControllerConfig,
+    config: &super::config::ControllerConfig,
 ) -> Result<Vec<String>, ControllerError> {
     let tekton = !config.disable_tekton && tekton_available(client).await?;
     let mut engines = vec!["job".to_string()];

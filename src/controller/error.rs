@@ -22,10 +22,19 @@ pub enum ControllerError {
     },
     #[error("WorkflowExecution has no {0}")]
     MissingField(&'static str),
-    #[error("cleanup of {0} failed: {1}")]
-    Cleanup(String, String),
+    #[error("cleanup of {object} failed: {source}")]
+    Cleanup {
+        object: String,
+        #[source]
+        source: Box<ControllerError>,
+    },
+    /// The controller task ended abnormally (panicked or was aborted).
     #[error("controller stopped: {0}")]
-    Stopped(String),
+    Stopped(#[source] tokio::task::JoinError),
+    /// The decision's task on the blocking pool did not complete (it
+    /// panicked or the runtime is shutting down).
+    #[error("the decision did not complete: {0}")]
+    Decide(#[source] tokio::task::JoinError),
     /// The API server refused the execution object and no rule took the
     /// refusal (retried with backoff).
     #[error("the API server refused the execution object and no rule handles it: {0}")]
@@ -49,7 +58,8 @@ impl ControllerError {
             ControllerError::Build(_) => "build",
             ControllerError::Encode { .. } => "encode",
             ControllerError::MissingField(_) => "invalid",
-            ControllerError::Cleanup(..) => "cleanup",
+            ControllerError::Cleanup { .. } => "cleanup",
+            ControllerError::Decide(_) => "stopped",
             ControllerError::Stopped(_) => "stopped",
             ControllerError::Rejected(_) => "rejected",
         }

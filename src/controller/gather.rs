@@ -11,12 +11,12 @@ use std::sync::Arc;
 use kube::Client;
 use serde_json::Value;
 
-use super::context::ControllerConfig;
+use super::config::ControllerConfig;
 use super::discovery;
 use super::error::ControllerError;
 use super::stores::{FoundExecution, Stores};
 use crate::api::WorkflowExecution;
-use crate::execute::{lock_name, Engine};
+use crate::execute::{lock_name, ExecutionEngine};
 use crate::observe::EnvFacts;
 
 /// What the reconcile saw around one WFE (the input of `observe`).
@@ -42,8 +42,8 @@ pub struct View<'a> {
 }
 
 /// The engine named by the WFE, if it is one we can build.
-pub(crate) fn engine_of(wfe: &WorkflowExecution) -> Option<Engine> {
-    Engine::parse(
+pub(crate) fn engine_of(wfe: &WorkflowExecution) -> Option<ExecutionEngine> {
+    ExecutionEngine::parse(
         wfe.spec
             .workflow_ref
             .execution_engine
@@ -147,8 +147,8 @@ fn finished(found: &FoundExecution) -> bool {
         let ty = c.get("type").and_then(Value::as_str).unwrap_or("");
         let status = c.get("status").and_then(Value::as_str).unwrap_or("");
         match found.engine {
-            Engine::Tekton => ty == "Succeeded" && (status == "True" || status == "False"),
-            Engine::Job => {
+            ExecutionEngine::Tekton => ty == "Succeeded" && (status == "True" || status == "False"),
+            ExecutionEngine::Job => {
                 matches!(ty, "Complete" | "Failed" | "FailureTarget") && status == "True"
             }
         }
@@ -163,14 +163,14 @@ pub(crate) async fn fetch_execution(
     use kube::api::{Api, DynamicObject};
 
     let lock = lock_name(&wfe.spec.target_resource);
-    let mut engines = vec![engine_of(wfe).unwrap_or(Engine::Job)];
-    for e in [Engine::Tekton, Engine::Job] {
+    let mut engines = vec![engine_of(wfe).unwrap_or(ExecutionEngine::Job)];
+    for e in [ExecutionEngine::Tekton, ExecutionEngine::Job] {
         if !engines.contains(&e) {
             engines.push(e);
         }
     }
     for engine in engines {
-        if engine == Engine::Tekton && !view.engines.iter().any(|e| e == "tekton") {
+        if engine == ExecutionEngine::Tekton && !view.engines.iter().any(|e| e == "tekton") {
             continue;
         }
         let api: Api<DynamicObject> = Api::namespaced_with(
@@ -204,14 +204,14 @@ async fn fresh_children(
     let name = found.object.metadata.name.clone().unwrap_or_default();
     let ns = &view.config.execution_namespace;
     let (selector, kinds) = match found.engine {
-        Engine::Tekton => (
+        ExecutionEngine::Tekton => (
             format!("tekton.dev/pipelineRun={name}"),
             vec![
                 crate::execute::task_run_resource(),
                 ApiResource::erase::<Pod>(&()),
             ],
         ),
-        Engine::Job => (
+        ExecutionEngine::Job => (
             format!("batch.kubernetes.io/job-name={name}"),
             vec![ApiResource::erase::<Pod>(&())],
         ),

@@ -1,41 +1,37 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that of several
-//! replicas exactly one reconciles.
+//! replicas exactly one reconciles. The Lease is kept by
+//! [`kube_lease_manager`]: a candidate takes a free Lease with a
+//! server-side apply under its own field manager, so of two candidates
+//! that both saw it free the second is refused (409, the fields are owned
+//! by the first); the holder renews `grace` before the Lease expires; a
+//! Lease whose holder stopped renewing is free once `renewTime +
+//! leaseDurationSeconds` has passed.
 //!
-//! The algorithm is the Kubernetes one (client-go `leaderelection`): every
-//! write is a `replace` guarded by the Lease's `resourceVersion`, so two
-//! candidates can never both win the same round (the second gets 409). A
-//! candidate takes a held Lease only after the record stayed unchanged for
-//! `leaseDurationSeconds` as measured on its *own* clock from when it first
-//! saw that record, so clock skew between nodes does not matter. The leader
-//! renews every `retry_period`; if it could not renew for `renew_deadline`
-//! (shorter than the lease duration) it stops its controller at once, before
-//! any other replica may take over. On shutdown the leader stops its
-//! controller gracefully, then clears `holderIdentity` so the standby takes
-//! over without waiting for the lease to expire.
+//! Around it, this module keeps our rules:
+//! - the controller runs only while this replica holds the Lease, and is
+//!   aborted at once when the Lease is lost or a renewal fails (a failed
+//!   renewal happens `grace` before expiry, so no other replica can have
+//!   taken the Lease yet);
+//! - a standby looks at the Lease every `retry_period`, so a Lease released
+//!   by a graceful stop is taken at once rather than when it would have
+//!   expired;
+//! - on shutdown the leader stops its controller gracefully, then releases
+//!   the Lease.
 //!
-//! Only `get`, `create` and `update` on the one Lease are used (the RBAC of
-//! the chart grants exactly these).
-//!
-//! (Why not a crate: `kube-leader-election` 0.44 and `kubert` 0.25 are built
-//! on older kube releases; `kube-lease-manager` 0.13 builds with kube 5 but
-//! needs Rust 1.89 and takes the Lease with server-side-apply field-owner
-//! conflicts, which the API emulator of our tests does not model, so its
-//! exclusivity could not be tested here.)
+//! Calls on the one Lease: `get`, `create` (once, if missing) and `patch`
+//! (the chart's RBAC grants exactly these).
 
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
 use kube::Client;
-use rand::Rng;
+use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseParams};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
-use super::error::{is_already_exists, is_conflict, is_not_found};
+use super::error::ControllerError;
 use super::run::ControllerHandle;
-use super::ControllerError;
 
 /// Where the Lease lives when neither a flag nor the pod says.
 pub const DEFAULT_LEASE_NAMESPACE: &str = "kubernaut-workflows";
@@ -58,11 +54,14 @@ pub struct LeaseSettings {
     pub namespace: String,
     /// This replica's name in `holderIdentity`; unique per process.
     pub identity: String,
-    /// How long a Lease stays valid after its last renewal.
+    /// How long a Lease stays valid after its last renewal (whole seconds).
     pub lease_duration: Duration,
-    /// The leader steps down when it could not renew for this long.
+    /// The leader renews (and steps down if it cannot) this long after its
+    /// last renewal: `lease_duration - renew_deadline`, rounded up to whole
+    /// seconds, is the margin left before expiry (the lease manager's
+    /// `grace`), which also covers clock skew between nodes.
     pub renew_deadline: Duration,
-    /// Time between two acquire or renew attempts.
+    /// How often a standby looks at the Lease.
     pub retry_period: Duration,
 }
 
@@ -89,10 +88,11 @@ impl LeaseSettings {
                 "the Lease name, its namespace and the identity must not be empty".into(),
             ));
         }
-        if self.lease_duration.as_secs() < 1 {
-            return Err(LeaderError::Timing(
-                "the lease duration must be at least 1 s (Leases count whole seconds)".into(),
-            ));
+        if self.lease_duration.as_secs() < 2 || self.lease_duration.subsec_nanos() != 0 {
+            return Err(LeaderError::Timing(format!(
+                "the lease duration {:?} must be whole seconds, at least 2 s (Leases count whole seconds; the leader renews a second or more before expiry)",
+                self.lease_duration
+            )));
         }
         if self.retry_period.is_zero() || self.retry_period >= self.renew_deadline {
             return Err(LeaderError::Timing(format!(
@@ -107,6 +107,24 @@ impl LeaseSettings {
             )));
         }
         Ok(())
+    }
+
+    /// The margin before expiry at which the leader renews, whole seconds,
+    /// at least 1 and below the lease duration.
+    fn grace_seconds(&self) -> u64 {
+        let margin = self.lease_duration.saturating_sub(self.renew_deadline);
+        let secs = margin.as_secs() + u64::from(margin.subsec_nanos() > 0);
+        secs.clamp(1, self.lease_duration.as_secs().saturating_sub(1).max(1))
+    }
+
+    /// The lease manager's parameters. Only called on validated settings:
+    /// `LeaseParams::new` panics on a zero duration or a grace not below it.
+    fn params(&self) -> LeaseParams {
+        LeaseParams::new(
+            self.identity.clone(),
+            self.lease_duration.as_secs(),
+            self.grace_seconds(),
+        )
     }
 }
 
@@ -158,184 +176,6 @@ pub enum LeaderStatus {
     Stopped,
 }
 
-/// The parts of a Lease record that tell whether its holder is alive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Record {
-    holder: Option<String>,
-    renew_time: Option<String>,
-    acquire_time: Option<String>,
-    duration_seconds: Option<i32>,
-    transitions: i32,
-}
-
-impl Record {
-    fn of(lease: &Lease) -> Self {
-        let spec = lease.spec.clone().unwrap_or_default();
-        Record {
-            holder: spec.holder_identity.filter(|h| !h.is_empty()),
-            renew_time: spec.renew_time.map(|t| t.0.to_string()),
-            acquire_time: spec.acquire_time.map(|t| t.0.to_string()),
-            duration_seconds: spec.lease_duration_seconds,
-            transitions: spec.lease_transitions.unwrap_or(0),
-        }
-    }
-}
-
-/// The last record seen and when (on our clock) it was first seen.
-struct Observed {
-    record: Record,
-    since: Instant,
-}
-
-/// The Lease lock: one acquire-or-renew attempt at a time.
-pub struct LeaseLock {
-    api: Api<Lease>,
-    settings: LeaseSettings,
-    observed: Option<Observed>,
-}
-
-impl LeaseLock {
-    pub fn new(client: Client, settings: LeaseSettings) -> Self {
-        LeaseLock {
-            api: Api::namespaced(client, &settings.namespace),
-            settings,
-            observed: None,
-        }
-    }
-
-    pub fn settings(&self) -> &LeaseSettings {
-        &self.settings
-    }
-
-    /// The holder in the last record seen.
-    pub fn observed_holder(&self) -> Option<&str> {
-        self.observed
-            .as_ref()
-            .and_then(|o| o.record.holder.as_deref())
-    }
-
-    fn observe(&mut self, lease: &Lease) {
-        let record = Record::of(lease);
-        let changed = self.observed.as_ref().is_none_or(|o| o.record != record);
-        if changed {
-            self.observed = Some(Observed {
-                record,
-                since: Instant::now(),
-            });
-        }
-    }
-
-    fn lease_body(&self, spec: LeaseSpec, resource_version: Option<String>) -> Lease {
-        Lease {
-            metadata: ObjectMeta {
-                name: Some(self.settings.name.clone()),
-                namespace: Some(self.settings.namespace.clone()),
-                resource_version,
-                ..Default::default()
-            },
-            spec: Some(spec),
-        }
-    }
-
-    fn duration_seconds(&self) -> i32 {
-        i32::try_from(self.settings.lease_duration.as_secs()).unwrap_or(i32::MAX)
-    }
-
-    /// One attempt: create the Lease, renew it, or take it over if its
-    /// holder is gone. `Ok(true)` means this replica holds the Lease now.
-    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
-        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-        let me = self.settings.identity.clone();
-        let Some(lease) = self.api.get_opt(&self.settings.name).await? else {
-            let spec = LeaseSpec {
-                holder_identity: Some(me),
-                lease_duration_seconds: Some(self.duration_seconds()),
-                acquire_time: Some(now.clone()),
-                renew_time: Some(now),
-                lease_transitions: Some(0),
-                ..Default::default()
-            };
-            return match self
-                .api
-                .create(&PostParams::default(), &self.lease_body(spec, None))
-                .await
-            {
-                Ok(created) => {
-                    self.observe(&created);
-                    Ok(true)
-                }
-                // Another replica created it first: it holds it.
-                Err(e) if is_already_exists(&e) => Ok(false),
-                Err(e) => Err(e),
-            };
-        };
-        self.observe(&lease);
-        let Some(observed) = &self.observed else {
-            return Ok(false);
-        };
-        let record = observed.record.clone();
-        let holding = record.holder.as_deref() == Some(me.as_str());
-        if !holding {
-            if let Some(_other) = &record.holder {
-                let valid_for = record
-                    .duration_seconds
-                    .and_then(|s| u64::try_from(s).ok())
-                    .map_or(self.settings.lease_duration, Duration::from_secs);
-                if observed.since.elapsed() < valid_for {
-                    return Ok(false);
-                }
-            }
-        }
-        let mut spec = lease.spec.clone().unwrap_or_default();
-        if !holding {
-            spec.acquire_time = Some(now.clone());
-            spec.lease_transitions = Some(record.transitions.saturating_add(1));
-        }
-        spec.holder_identity = Some(me);
-        spec.renew_time = Some(now);
-        spec.lease_duration_seconds = Some(self.duration_seconds());
-        let body = self.lease_body(spec, lease.metadata.resource_version.clone());
-        match self
-            .api
-            .replace(&self.settings.name, &PostParams::default(), &body)
-            .await
-        {
-            Ok(updated) => {
-                self.observe(&updated);
-                Ok(true)
-            }
-            // Someone else wrote the Lease since our read: they won this round.
-            Err(e) if is_conflict(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Give the Lease up if this replica holds it: clear `holderIdentity`
-    /// so a standby takes over at its next attempt.
-    pub async fn release(&mut self) -> Result<bool, kube::Error> {
-        let Some(lease) = self.api.get_opt(&self.settings.name).await? else {
-            return Ok(false);
-        };
-        let mut spec = lease.spec.clone().unwrap_or_default();
-        if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
-            return Ok(false);
-        }
-        spec.holder_identity = None;
-        spec.lease_duration_seconds = Some(1);
-        spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
-        let body = self.lease_body(spec, lease.metadata.resource_version.clone());
-        match self
-            .api
-            .replace(&self.settings.name, &PostParams::default(), &body)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_conflict(&e) || is_not_found(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 /// A running controller that is aborted when dropped, so that dropping the
 /// election future (a killed task) never leaves a controller running
 /// without the Lease.
@@ -363,6 +203,28 @@ impl Drop for Running {
     }
 }
 
+/// The holder named in the Lease now (`None`: free, or no Lease).
+async fn holder_of(api: &Api<Lease>, name: &str) -> Result<Option<String>, kube::Error> {
+    Ok(api
+        .get_opt(name)
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty()))
+}
+
+/// What one round of the election saw.
+enum Round {
+    /// The lease manager reports a change: `true` when this replica holds
+    /// the Lease now.
+    Changed(bool),
+    /// The lease manager failed (an API error): while leading, a renewal
+    /// that did not happen.
+    Failed(kube_lease_manager::LeaseManagerError),
+    /// A standby's look at the Lease is due.
+    Look,
+}
+
 /// Run the election until `shutdown` resolves: while this replica holds
 /// the Lease, a controller started by `start` runs; when the Lease is lost
 /// it is aborted at once; on shutdown it is stopped gracefully and the
@@ -379,10 +241,11 @@ where
     Fut: Future<Output = Result<ControllerHandle, ControllerError>> + Send,
 {
     settings.validate()?;
-    let mut lock = LeaseLock::new(client, settings.clone());
+    let params = settings.params();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.namespace);
+    let mut manager: Option<LeaseManager> = None;
     let mut running: Option<Running> = None;
-    // When the last successful attempt started (only while leading).
-    let mut renewed: Option<Instant> = None;
+    let mut leading = false;
     tokio::pin!(shutdown);
     tracing::info!(
         lease = %format!("{}/{}", settings.namespace, settings.name),
@@ -391,35 +254,48 @@ where
     );
 
     loop {
-        let attempt_started = Instant::now();
-        // A renewal that hangs must not outlive the renew deadline.
-        let limit = match renewed {
-            Some(at) => settings
-                .renew_deadline
-                .saturating_sub(at.elapsed())
-                .max(Duration::from_millis(10)),
-            None => settings.renew_deadline,
-        };
-        let attempt = tokio::time::timeout(limit, lock.try_acquire_or_renew());
-        let result = tokio::select! {
+        if manager.is_none() {
+            // A new manager reads the Lease afresh (and creates it if it
+            // is missing).
+            let built = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                r = LeaseManager::new(
+                    client.clone(),
+                    &settings.name,
+                    &settings.namespace,
+                    params.clone(),
+                    LeaseCreateMode::AutoCreate,
+                ) => r,
+            };
+            match built {
+                Ok(m) => manager = Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, lease = %settings.name, "cannot read the Lease");
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(settings.retry_period) => continue,
+                    }
+                }
+            }
+        }
+        let Some(m) = manager.as_ref() else { continue };
+        // The leader's `changed` renews and returns only on a change; a
+        // standby's would sleep until the holder's Lease expires, so it is
+        // cut short to look at the Lease every retry period.
+        let round = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            r = attempt => r,
+            r = m.changed() => match r {
+                Ok(holds) => Round::Changed(holds),
+                Err(e) => Round::Failed(e),
+            },
+            () = tokio::time::sleep(settings.retry_period), if !leading => Round::Look,
         };
-        let holds = match result {
-            Ok(Ok(holds)) => Some(holds),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, lease = %settings.name, "Lease acquire/renew failed");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(lease = %settings.name, ?limit, "Lease acquire/renew timed out");
-                None
-            }
-        };
-        match holds {
-            Some(true) => {
-                renewed = Some(attempt_started);
+        match round {
+            Round::Changed(true) => {
+                leading = true;
                 if running.as_ref().is_some_and(Running::is_finished) {
                     tracing::error!("controller stopped on its own; restarting it");
                     running = None;
@@ -440,48 +316,47 @@ where
                     }
                 }
             }
-            Some(false) => {
-                if running.take().is_some() || renewed.is_some() {
-                    tracing::warn!(
-                        holder = ?lock.observed_holder(),
-                        "Lease taken by another replica; controller stopped"
-                    );
+            Round::Changed(false) => {
+                if leading || running.is_some() {
+                    tracing::warn!("Lease taken by another replica; controller stopped");
                 }
-                renewed = None;
-                status.send_replace(LeaderStatus::Following {
-                    holder: lock.observed_holder().map(str::to_string),
-                });
+                // Dropping aborts the controller.
+                running = None;
+                leading = false;
+                let holder = holder_of(&leases, &settings.name).await.ok().flatten();
+                status.send_replace(LeaderStatus::Following { holder });
             }
-            None => {
-                if let Some(at) = renewed {
-                    if at.elapsed() >= settings.renew_deadline {
-                        // Dropping aborts the controller before the Lease
-                        // can expire for the other replicas.
-                        running = None;
-                        renewed = None;
-                        tracing::error!(
-                            deadline = ?settings.renew_deadline,
-                            "could not renew the Lease in time; controller stopped"
-                        );
-                        status.send_replace(LeaderStatus::Following {
-                            holder: lock.observed_holder().map(str::to_string),
-                        });
+            Round::Failed(e) => {
+                if leading {
+                    // A renewal failed `grace` before expiry: stop before
+                    // any other replica may take the Lease.
+                    running = None;
+                    leading = false;
+                    tracing::error!(error = %e, "could not renew the Lease; controller stopped");
+                    status.send_replace(LeaderStatus::Following { holder: None });
+                } else {
+                    tracing::warn!(error = %e, lease = %settings.name, "Lease acquire failed");
+                }
+                manager = None;
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(settings.retry_period) => {}
+                }
+            }
+            Round::Look => match holder_of(&leases, &settings.name).await {
+                Ok(holder) => {
+                    if holder.is_none() {
+                        // Released (or never held): a fresh manager takes it
+                        // now instead of waiting for the old expiry.
+                        manager = None;
                     }
+                    status.send_replace(LeaderStatus::Following { holder });
                 }
-            }
-        }
-
-        // Candidates spread their attempts so they do not collide each round.
-        let pause = if renewed.is_some() {
-            settings.retry_period
-        } else {
-            let jitter = rand::thread_rng().gen_range(0.0..0.2);
-            settings.retry_period.mul_f64(1.0 + jitter)
-        };
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            () = tokio::time::sleep(pause) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, lease = %settings.name, "cannot read the Lease")
+                }
+            },
         }
     }
 
@@ -489,10 +364,9 @@ where
     if let Some(r) = running.take() {
         r.shutdown().await;
     }
-    if renewed.is_some() {
-        match tokio::time::timeout(settings.renew_deadline, lock.release()).await {
-            Ok(Ok(true)) => tracing::info!(lease = %settings.name, "Lease released"),
-            Ok(Ok(false)) => {}
+    if let (true, Some(m)) = (leading, &manager) {
+        match tokio::time::timeout(settings.renew_deadline, m.release()).await {
+            Ok(Ok(())) => tracing::info!(lease = %settings.name, "Lease released"),
             Ok(Err(e)) => tracing::warn!(error = %e, "Lease not released; it expires on its own"),
             Err(_) => tracing::warn!("Lease release timed out; it expires on its own"),
         }
@@ -509,6 +383,7 @@ mod tests {
     fn timing_must_leave_room_before_expiry() {
         let ok = LeaseSettings::new("l", "ns", "me");
         assert!(ok.validate().is_ok());
+        assert_eq!(ok.grace_seconds(), 5);
         let mut bad = ok.clone();
         bad.renew_deadline = Duration::from_secs(15);
         assert!(matches!(bad.validate(), Err(LeaderError::Timing(_))));
@@ -516,7 +391,7 @@ mod tests {
         bad.retry_period = Duration::from_secs(10);
         assert!(matches!(bad.validate(), Err(LeaderError::Timing(_))));
         let mut bad = ok.clone();
-        bad.lease_duration = Duration::from_millis(500);
+        bad.lease_duration = Duration::from_millis(1500);
         bad.renew_deadline = Duration::from_millis(300);
         bad.retry_period = Duration::from_millis(100);
         assert!(matches!(bad.validate(), Err(LeaderError::Timing(_))));
@@ -526,14 +401,19 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_holder_is_no_holder() {
-        let lease = Lease {
-            spec: Some(LeaseSpec {
-                holder_identity: Some(String::new()),
-                ..Default::default()
-            }),
-            ..Default::default()
+    fn grace_is_whole_seconds_below_the_duration() {
+        let short = LeaseSettings {
+            lease_duration: Duration::from_secs(2),
+            renew_deadline: Duration::from_millis(1500),
+            retry_period: Duration::from_millis(200),
+            ..LeaseSettings::new("l", "ns", "me")
         };
-        assert_eq!(Record::of(&lease).holder, None);
+        assert!(short.validate().is_ok());
+        assert_eq!(short.grace_seconds(), 1);
+        let tight = LeaseSettings {
+            renew_deadline: Duration::from_millis(14_500),
+            ..LeaseSettings::new("l", "ns", "me")
+        };
+        assert_eq!(tight.grace_seconds(), 1);
     }
 }

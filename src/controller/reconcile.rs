@@ -1,22 +1,44 @@
-//! `reconcile = observe → decide → apply`, nothing else (what is observed:
-//! `gather`).
+//! The reconcile pipeline: gather → decide → apply, and finalize on its own.
+//!
+//! - gather ([`super::gather`]): what is observed around one WFE, from the
+//!   caches and, where a stale cache would decide wrongly for good, fresh
+//!   reads;
+//! - decide ([`decide`]): `observe` + `engine::decide` on tokio's blocking
+//!   pool, with the candidate set in shadow beside it;
+//! - apply ([`super::apply`]): carries the decision out and reports what
+//!   became of it, never deciding;
+//! - finalize ([`super::finalize`]): a WFE being deleted.
+//!
+//! When apply reports an answer of the API server the decision did not
+//! foresee (the lock name taken, the create refused), it is a fact: the
+//! reconcile adds it to what was observed and decides once more. That one
+//! re-decide lives here, and only here.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
-use super::apply;
+use super::apply::{apply, ApplyOutcome};
 use super::context::Context;
 use super::error::ControllerError;
-use super::gather::{observe_wfe, Observed};
+use super::finalize::finalize;
+use super::gather::{observe_wfe, set_execution, Observed};
 use super::hooks::ReconcileOutcome;
 use crate::api::WorkflowExecution;
 use crate::engine::record::primary_name;
 use crate::engine::{self, Decision};
 use crate::observe::{self, ObserveInput};
+use crate::rules::EffectKind;
+
+/// Requeue after the fresh read showed the cache was behind.
+const STALE_CACHE_REQUEUE: Duration = Duration::from_millis(200);
+/// Requeue when a second AlreadyExists follows the re-decision.
+const COLLISION_REQUEUE: Duration = Duration::from_secs(1);
+/// Requeue to write an `AuditRecorded` condition owed after a refused record.
+const AUDIT_CONDITION_REQUEUE: Duration = Duration::from_millis(100);
 
 fn backoff_key(wfe: &WorkflowExecution) -> String {
     wfe.uid()
@@ -71,13 +93,98 @@ async fn reconcile_one(
     ctx: &Context,
 ) -> Result<(Action, ReconcileOutcome), ControllerError> {
     if wfe.metadata.deletion_timestamp.is_some() {
-        let action = apply::finalize(ctx, wfe).await?;
+        let action = finalize(ctx, wfe).await?;
         return Ok((action, ReconcileOutcome::Deleted));
     }
     ctx.stores.wait_ready().await;
-    let observed = observe_wfe(&ctx.view(), wfe).await?;
-    let decision = decide(ctx, wfe, &observed).await?;
-    apply::apply(ctx, wfe, observed, decision).await
+    let mut observed = observe_wfe(&ctx.view(), wfe).await?;
+    let mut current: WorkflowExecution = (**wfe).clone();
+    let mut decision = decide(ctx, &current, &observed).await?;
+    let mut outcome = apply(ctx, &mut current, &observed, &mut decision).await?;
+
+    // The one re-decide: the API server's answer becomes a fact.
+    let redecide = match &outcome {
+        ApplyOutcome::Collision(found) => {
+            set_execution(&ctx.stores, &mut observed, found.clone());
+            true
+        }
+        ApplyOutcome::Refused(rejection) => {
+            observed.env.execution_namespace_phase = ctx.namespace.phase();
+            observed.env.create_rejection = Some(rejection.clone());
+            true
+        }
+        _ => false,
+    };
+    if redecide {
+        decision = decide(ctx, &current, &observed).await?;
+        if let ApplyOutcome::Refused(rejection) = &outcome {
+            if creates(&decision) {
+                // No rule takes the refusal: retry it with backoff rather
+                // than loop on it.
+                return Err(ControllerError::Rejected(rejection.message.clone()));
+            }
+        }
+        outcome = apply(ctx, &mut current, &observed, &mut decision).await?;
+    }
+
+    Ok(match outcome {
+        ApplyOutcome::Applied => {
+            let result = if decision.rules_error.is_some() {
+                ReconcileOutcome::RulesError
+            } else {
+                ReconcileOutcome::Applied
+            };
+            (next_wake(ctx, &current, &decision), result)
+        }
+        ApplyOutcome::Stale => (
+            Action::requeue(STALE_CACHE_REQUEUE),
+            ReconcileOutcome::Applied,
+        ),
+        // The rules give the replacement its requeue (creation follows).
+        ApplyOutcome::Replaced => (
+            requeue_after(&decision).map_or_else(Action::await_change, Action::requeue),
+            ReconcileOutcome::Applied,
+        ),
+        // Only after the re-decide: the lock changed hands again.
+        ApplyOutcome::Collision(_) => (
+            Action::requeue(COLLISION_REQUEUE),
+            ReconcileOutcome::Applied,
+        ),
+        // Refused again after the re-decide: retried with backoff.
+        ApplyOutcome::Refused(rejection) => {
+            return Err(ControllerError::Rejected(rejection.message))
+        }
+    })
+}
+
+/// Whether a decision still asks to create the execution object.
+fn creates(decision: &Decision) -> bool {
+    decision
+        .effects
+        .iter()
+        .any(|e| e.kind == EffectKind::CreateExecution)
+}
+
+/// The decision's own requeue: the engine owns the timing (a hold ending,
+/// a lock release falling due, the rule set's idle and rules-error delays);
+/// this only keeps a zero delay from spinning.
+fn requeue_after(decision: &Decision) -> Option<Duration> {
+    decision
+        .requeue_after
+        .map(|d| d.max(Duration::from_millis(10)))
+}
+
+/// When to look at a WFE again after its decision was carried out: when the
+/// decision says. An `AuditRecorded` condition owed (a record was refused)
+/// is written sooner.
+fn next_wake(ctx: &Context, current: &WorkflowExecution, decision: &Decision) -> Action {
+    let requeue = requeue_after(decision);
+    let requeue = if ctx.audit_conditions.is_pending(current) {
+        Some(requeue.map_or(AUDIT_CONDITION_REQUEUE, |d| d.min(AUDIT_CONDITION_REQUEUE)))
+    } else {
+        requeue
+    };
+    requeue.map_or_else(Action::await_change, Action::requeue)
 }
 
 /// observe + decide with the current rule set (and, when configured, the
@@ -132,7 +239,7 @@ pub(crate) async fn decide(
         (decision, elapsed)
     })
     .await
-    .map_err(|e| ControllerError::Stopped(format!("the decision did not complete: {e}")))?;
+    .map_err(ControllerError::Decide)?;
     ctx.hooks.decided(&decision, elapsed);
     if let Some(err) = &decision.rules_error {
         tracing::warn!(

@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::audit::{AuditSink, NoopAuditSink};
-use super::context::{Context, ControllerConfig};
+use super::config::ControllerConfig;
+use super::context::Context;
 use super::discovery;
 use super::error::ControllerError;
-use super::error_policy::FailureBackoff;
 use super::events::EventPublisher;
+use super::failure_backoff::FailureBackoff;
 use super::hooks::{NoopHooks, ReconcileHooks};
 use super::namespace::NamespaceView;
 use super::readiness::Readiness;
@@ -98,9 +99,7 @@ impl ControllerHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let result = (&mut self.task)
-            .await
-            .map_err(|e| ControllerError::Stopped(e.to_string()));
+        let result = (&mut self.task).await.map_err(ControllerError::Stopped);
         self.namespace_task.abort();
         result
     }

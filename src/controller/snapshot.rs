@@ -16,12 +16,12 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
-use super::context::ControllerConfig;
+use super::cache_trim;
+use super::config::ControllerConfig;
 use super::discovery;
 use super::error::ControllerError;
 use super::gather::{observe_wfe, View};
 use super::stores::{self, KeyIndex, KindStore, Stores};
-use super::trim;
 use super::watches::{kind_watch_config, prepare_object};
 use crate::api::WorkflowExecution;
 use crate::execute;
@@ -114,7 +114,7 @@ async fn wfe_store(
     }
     let (reader, mut writer) = reflector::store::<WorkflowExecution>();
     for mut w in items {
-        trim::trim_wfe(&mut w);
+        cache_trim::trim_wfe(&mut w);
         let ev = watcher::Event::Apply(w);
         stores::index_wfe_event(targets, &ev);
         writer.apply_watcher_event(&ev);

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use serde_json::Value;
 
 use crate::api::WorkflowExecution;
-use crate::execute::{self, Engine};
+use crate::execute::{self, ExecutionEngine};
 
 /// Label Tekton puts on TaskRuns and Pods of a PipelineRun.
 pub const TEKTON_PIPELINE_RUN_LABEL: &str = "tekton.dev/pipelineRun";
@@ -102,7 +102,7 @@ pub struct Stores {
 /// The execution object found at a WFE's lock name.
 #[derive(Debug, Clone)]
 pub struct FoundExecution {
-    pub engine: Engine,
+    pub engine: ExecutionEngine,
     pub object: Arc<DynamicObject>,
 }
 
@@ -128,15 +128,19 @@ impl Stores {
     /// The execution object at `lock` in the cache: the kind of the WFE's own
     /// engine first, else the other kind (a WFE on the same target with the
     /// other engine holds the lock just as well).
-    pub fn execution(&self, lock: &str, preferred: Option<Engine>) -> Option<FoundExecution> {
+    pub fn execution(
+        &self,
+        lock: &str,
+        preferred: Option<ExecutionEngine>,
+    ) -> Option<FoundExecution> {
         let order = match preferred {
-            Some(Engine::Job) => [Engine::Job, Engine::Tekton],
-            _ => [Engine::Tekton, Engine::Job],
+            Some(ExecutionEngine::Job) => [ExecutionEngine::Job, ExecutionEngine::Tekton],
+            _ => [ExecutionEngine::Tekton, ExecutionEngine::Job],
         };
         order.into_iter().find_map(|engine| {
             let store = match engine {
-                Engine::Tekton => self.pipeline_runs.as_ref()?,
-                Engine::Job => &self.jobs,
+                ExecutionEngine::Tekton => self.pipeline_runs.as_ref()?,
+                ExecutionEngine::Job => &self.jobs,
             };
             let object = store.get(&self.execution_namespace, lock)?;
             Some(FoundExecution { engine, object })
@@ -167,8 +171,8 @@ impl Stores {
                 continue;
             }
             let belongs = match engine {
-                Engine::Tekton => true,
-                Engine::Job => kind == "Pod",
+                ExecutionEngine::Tekton => true,
+                ExecutionEngine::Job => kind == "Pod",
             };
             if belongs {
                 if let Ok(v) = serde_json::to_value(&*obj) {

@@ -13,11 +13,11 @@ use kube::runtime::reflector::{self, store::Writer, ObjectRef};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::Client;
 
-use super::context::ControllerConfig;
+use super::cache_trim;
+use super::config::ControllerConfig;
 use super::hooks::ReconcileHooks;
-use super::mux;
+use super::namespace_merge;
 use super::stores::{self, KeyIndex, KindStore, Stores};
-use super::trim;
 use crate::api::{WorkflowExecution, WorkflowExecutionSpec, WorkflowRef};
 use crate::execute::{self, labels::LABEL_WORKFLOW_EXECUTION};
 
@@ -86,7 +86,7 @@ pub(crate) fn prepare_object(resource: &ApiResource, o: &mut DynamicObject) {
             kind: resource.kind.clone(),
         });
     }
-    trim::trim_object_as(&resource.kind, o);
+    cache_trim::trim_object_as(&resource.kind, o);
 }
 
 /// Keep watch errors out of the controller's trigger streams. Each watch
@@ -180,13 +180,13 @@ pub(crate) fn build(
                 .boxed()
             })
             .collect();
-        mux::merge_namespaces(streams, tombstone).boxed()
+        namespace_merge::merge_namespaces(streams, tombstone).boxed()
     };
     let (wfe_reader, wfe_writer) = reflector::store::<WorkflowExecution>();
     let idx = targets.clone();
     let wfe_stream = wfe_events
         .inspect_err(restart_reporter(hooks.clone(), "WorkflowExecution".into()))
-        .modify(trim::trim_wfe)
+        .modify(cache_trim::trim_wfe)
         .map_ok(move |ev| {
             stores::index_wfe_event(&idx, &ev);
             ev

@@ -7,13 +7,8 @@ use serde_json::Value;
 
 use crate::input::{self, EntryKind, InputError};
 
-use super::capture_model::{Capture, CaptureError, ACCEPTED_KINDS};
+use super::capture_model::{Capture, CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES};
 use super::json::{kind, name, str_at};
-
-/// Largest capture file read (8 MiB). A real capture is a few KB; anything
-/// near this size is a mistake (a log, a dump) and parsing it would only cost
-/// memory.
-pub const MAX_CAPTURE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Capture files a directory may hold.
 pub const MAX_DIR_FILES: usize = 100_000;

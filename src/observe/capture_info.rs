@@ -24,24 +24,28 @@ pub struct CaptureInfo {
     pub env: EnvFacts,
 }
 
-/// What is wrong with a Capture header.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CaptureInfoError {
+/// Why a Capture header cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
     #[error("a Capture header has apiVersion {CAPTURE_API_VERSION}, found {0:?}")]
     ApiVersion(String),
     #[error(
         "a Capture header names its WorkflowExecution in metadata.name and metadata.namespace"
     )]
     Unnamed,
-    #[error("spec.capturedAt: {value:?} is not an RFC 3339 time: {problem}")]
-    CapturedAt { value: String, problem: String },
+    #[error("spec.capturedAt: {value:?} is not an RFC 3339 time: {source}")]
+    CapturedAt {
+        value: String,
+        #[source]
+        source: jiff::Error,
+    },
     #[error("spec.capturedAt: expected an RFC 3339 time")]
-    CapturedAtType,
+    CapturedAtNotText,
     #[error("{0}: expected a list of strings")]
-    Strings(String),
+    NotStrings(&'static str),
 }
 
-fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, CaptureInfoError> {
+fn strings(v: Option<&Value>, what: &'static str) -> Result<Vec<String>, HeaderError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -49,37 +53,37 @@ fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, CaptureInfoErro
             .map(|s| {
                 s.as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| CaptureInfoError::Strings(what.to_string()))
+                    .ok_or(HeaderError::NotStrings(what))
             })
             .collect(),
-        Some(_) => Err(CaptureInfoError::Strings(what.to_string())),
+        Some(_) => Err(HeaderError::NotStrings(what)),
     }
 }
 
 /// Read a `Capture` header document.
-pub fn capture_info(doc: &Value) -> Result<CaptureInfo, CaptureInfoError> {
+pub fn capture_info(doc: &Value) -> Result<CaptureInfo, HeaderError> {
     if str_at(doc, &["apiVersion"]) != CAPTURE_API_VERSION {
-        return Err(CaptureInfoError::ApiVersion(
+        return Err(HeaderError::ApiVersion(
             str_at(doc, &["apiVersion"]).to_string(),
         ));
     }
     let name = str_at(doc, &["metadata", "name"]);
     let namespace = str_at(doc, &["metadata", "namespace"]);
     if name.is_empty() || namespace.is_empty() {
-        return Err(CaptureInfoError::Unnamed);
+        return Err(HeaderError::Unnamed);
     }
     let captured_at = match at(doc, &["spec", "capturedAt"]) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             Some(
                 s.parse::<Timestamp>()
-                    .map_err(|e| CaptureInfoError::CapturedAt {
+                    .map_err(|source| HeaderError::CapturedAt {
                         value: s.clone(),
-                        problem: e.to_string(),
+                        source,
                     })?,
             )
         }
-        Some(_) => return Err(CaptureInfoError::CapturedAtType),
+        Some(_) => return Err(HeaderError::CapturedAtNotText),
     };
     let mut env = EnvFacts::default();
     if let Some(e) = at(doc, &["spec", "env"]) {

@@ -1,10 +1,15 @@
-//! What a capture is: one execution object with what belongs to it, the
-//! kinds a capture may hold, and what can be wrong with one. Shared by the
-//! reader (`capture`) and the grouping of documents (`grouping`).
+//! What a capture is: the kinds it may hold, one execution object with
+//! what belongs to it ([`Capture`]), and why a capture cannot be read.
 
 use serde_json::Value;
 
+use super::capture_info::{CaptureInfo, HeaderError, CAPTURE_KIND};
 use crate::input::InputError;
+
+/// Largest capture file read (8 MiB). A real capture is a few KB; anything
+/// near this size is a mistake (a log, a dump) and parsing it would only cost
+/// memory.
+pub const MAX_CAPTURE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Kinds that start a capture.
 pub const PRIMARY_KINDS: &[&str] = &["PipelineRun", "Job"];
@@ -21,7 +26,7 @@ pub const ACCEPTED_KINDS: &[&str] = &[
     "WorkflowExecution",
     "Event",
     "List",
-    super::capture_info::CAPTURE_KIND,
+    CAPTURE_KIND,
 ];
 
 /// One execution object with what belongs to it.
@@ -37,7 +42,7 @@ pub struct Capture {
     pub wfes: Vec<Value>,
     /// The header of a live capture (`wfe-engine capture`). Only such a
     /// capture may lack an execution object; `primary` is then `Null`.
-    pub info: Option<super::capture_info::CaptureInfo>,
+    pub info: Option<CaptureInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +99,12 @@ pub enum CaptureError {
     NoPrimary { file: String, found: String },
     #[error("{dir}: no *.yaml, *.yml or *.json capture files in the directory")]
     EmptyDirectory { dir: String },
-    #[error("{file}: {message}")]
-    BadHeader { file: String, message: String },
+    #[error("{file}: {source}")]
+    BadHeader {
+        file: String,
+        #[source]
+        source: HeaderError,
+    },
+    #[error("{file}: more than one Capture header")]
+    TwoHeaders { file: String },
 }

@@ -93,14 +93,13 @@ pub(super) fn group(file: &str, docs: Vec<Value>) -> Result<Vec<Capture>, Captur
             k if CHILD_KINDS.contains(&k) => children.push(d),
             "WorkflowExecution" => wfes.push(d),
             k if k == CAPTURE_KIND => {
-                let bad = |message: String| CaptureError::BadHeader {
-                    file: file.into(),
-                    message,
-                };
                 if info.is_some() {
-                    return Err(bad("more than one Capture header".into()));
+                    return Err(CaptureError::TwoHeaders { file: file.into() });
                 }
-                info = Some(capture_info(&d).map_err(|e| bad(e.to_string()))?);
+                info = Some(capture_info(&d).map_err(|source| CaptureError::BadHeader {
+                    file: file.into(),
+                    source,
+                })?);
             }
             _ => {} // Events
         }

@@ -25,12 +25,11 @@ mod wfe;
 pub use attach::{own_children, retain_own_children};
 pub use capture::{
     capture_files, parse_captures, parse_documents, read_capture_file, read_captures,
-    MAX_CAPTURE_BYTES,
 };
 pub use capture_info::{
-    capture_header, capture_info, CaptureInfo, CAPTURE_API_VERSION, CAPTURE_KIND,
+    capture_header, capture_info, CaptureInfo, HeaderError, CAPTURE_API_VERSION, CAPTURE_KIND,
 };
-pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS};
+pub use capture_model::{Capture, CaptureError, ACCEPTED_KINDS, MAX_CAPTURE_BYTES};
 pub use execution::{execution_facts, OWNER_LABEL, OWNER_NAMESPACE_LABEL};
 pub use facts::*;
 pub use history::history_facts;

@@ -15,12 +15,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::error::ReloadError;
 use super::events::{self, EventReporter};
 use super::fingerprint::Fingerprint;
 use super::report::{self, EventDraft};
 use super::source::{Candidate, ConfigMapRef, ConfigMapSource, NoSnapshot, Origin, Snapshot};
 use super::watcher::Signal;
-use super::ReloadError;
 use crate::rules::{load_sources, RuleSet, SourceFile};
 
 /// One version of the ConfigMap, as rules files.

@@ -20,95 +20,31 @@
 
 mod configmap;
 mod dir_source;
+mod error;
 mod events;
 mod fingerprint;
-mod gate;
+mod load_and_test;
 mod options;
+mod outcomes;
 mod reloader;
 mod report;
 mod shadow;
 mod slot;
 mod source;
 mod status;
+mod task;
+mod watched;
 pub mod watcher;
 
+pub use error::ReloadError;
 pub use fingerprint::Fingerprint;
 pub use options::{ReloadArgs, ReloadOptions};
+pub use outcomes::{NoReloadOutcomes, ReloadOutcomes};
 pub use reloader::{ReloadHandle, Reloader};
 pub use shadow::ShadowHandle;
-pub use source::{ConfigMapRef, ConfigMapSource, RulesSource};
+pub use source::{ConfigMapRef, ConfigMapRefError, ConfigMapSource, RulesSource};
 pub use status::{
     ActiveRules, ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus,
     ShadowStatus,
 };
-
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::rules::{load_dir, LoadErrors, RuleSet};
-
-/// The set to start with, loaded (without the rule-test gate, as before any
-/// reload) from `source`. A ConfigMap whose set does not load also gets a
-/// `RulesRejected` Event, so its editor sees why the engine does not start.
-pub async fn load_initial(source: &RulesSource) -> Result<RuleSet, ReloadError> {
-    match source {
-        RulesSource::Directory(dir) => load_dir(dir).map_err(ReloadError::Invalid),
-        RulesSource::ConfigMap(cm) => configmap::initial(cm).await,
-    }
-}
-
-/// Why a candidate rule set was refused (or could not be looked at).
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error("invalid rule set:\n{0}")]
-    Invalid(LoadErrors),
-    #[error("{failed} rule test case(s) failed:\n{details}")]
-    TestsFailed {
-        failed: usize,
-        details: String,
-        locations: Vec<ErrorLocation>,
-    },
-    #[error("loading and testing the rule set did not finish within {0:?}")]
-    Timeout(Duration),
-    #[error("loading or testing the rule set panicked")]
-    Panicked,
-    #[error("cannot start the rule-test thread: {0}")]
-    Thread(std::io::Error),
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot watch {}: {source}", path.display())]
-    Watch {
-        path: PathBuf,
-        source: notify::Error,
-    },
-    #[error("the rules ConfigMap {0} does not exist")]
-    ConfigMapMissing(String),
-    #[error("{what}: {source}")]
-    Api {
-        what: String,
-        source: Box<kube::Error>,
-    },
-}
-
-impl ReloadError {
-    /// Every `file:line:col` the error points at.
-    pub fn locations(&self) -> Vec<ErrorLocation> {
-        match self {
-            ReloadError::Invalid(errors) => errors
-                .0
-                .iter()
-                .map(|e| ErrorLocation {
-                    file: e.file.clone(),
-                    line: e.line,
-                    column: e.column,
-                    message: e.message.clone(),
-                })
-                .collect(),
-            ReloadError::TestsFailed { locations, .. } => locations.clone(),
-            _ => Vec::new(),
-        }
-    }
-}
+pub use watched::load_initial;

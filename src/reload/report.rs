@@ -7,8 +7,9 @@
 
 use sha2::{Digest, Sha256};
 
+use super::error::ReloadError;
 use super::source::Origin;
-use super::{ErrorLocation, ReloadError};
+use super::status::ErrorLocation;
 
 pub(crate) const REASON_APPLIED: &str = "RulesApplied";
 pub(crate) const REASON_REJECTED: &str = "RulesRejected";

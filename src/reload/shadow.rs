@@ -12,40 +12,9 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
-use super::options::ReloadOptions;
-use super::reloader::{lock, start, Control, Reloader};
-use super::slot::Slot;
-use super::source::RulesSource;
 use super::status::{Progress, ShadowStatus};
+use super::task::{lock, Control, Started};
 use crate::rules::RuleSet;
-
-impl Reloader {
-    /// Watch `source` and keep `candidate` at its latest good rule set.
-    ///
-    /// `candidate` starts empty (or holding what the caller put there): the
-    /// first look at the source runs the whole gate, rule tests included.
-    /// Must be called inside a tokio runtime; runs until
-    /// [`ShadowHandle::shutdown`] or until every handle is dropped.
-    pub fn spawn_shadow(
-        source: RulesSource,
-        options: ReloadOptions,
-        candidate: Arc<ArcSwapOption<RuleSet>>,
-    ) -> ShadowHandle {
-        let loaded_at = candidate.load().as_ref().map(|_| jiff::Timestamp::now());
-        let slot = Slot::Shadow {
-            candidate: candidate.clone(),
-        };
-        let started = start(source, options, slot, loaded_at);
-        ShadowHandle {
-            inner: Arc::new(Inner {
-                progress: started.progress,
-                control: started.control,
-                candidate,
-                settled: started.settled,
-            }),
-        }
-    }
-}
 
 /// Talks to a running shadow reloader. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -62,6 +31,18 @@ struct Inner {
 }
 
 impl ShadowHandle {
+    /// The handle of a started shadow reload task keeping `candidate`.
+    pub(super) fn new(started: Started, candidate: Arc<ArcSwapOption<RuleSet>>) -> ShadowHandle {
+        ShadowHandle {
+            inner: Arc::new(Inner {
+                progress: started.progress,
+                control: started.control,
+                candidate,
+                settled: started.settled,
+            }),
+        }
+    }
+
     /// A snapshot for `/rules` → `shadow`.
     pub fn status(&self) -> ShadowStatus {
         let candidate = self.inner.candidate.load_full();

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::watch;
 
+use super::outcomes::ReloadOutcomes;
 use super::report::Role;
 use crate::rules::RuleSet;
-use crate::telemetry::Metrics;
 
 pub(crate) enum Slot {
     Active {
         rules: Arc<ArcSwap<RuleSet>>,
-        metrics: Arc<Metrics>,
+        outcomes: Arc<dyn ReloadOutcomes>,
         swaps: Arc<watch::Sender<String>>,
     },
     Shadow {
@@ -44,20 +44,20 @@ impl Slot {
 
     /// A set with the revision already in place passed the gate.
     pub fn confirmed(&self, unix_seconds: f64) {
-        if let Slot::Active { metrics, .. } = self {
-            metrics.reload.record_success(unix_seconds);
+        if let Slot::Active { outcomes, .. } = self {
+            outcomes.succeeded(unix_seconds);
         }
     }
 
     /// Put `new` in place of `old`.
     pub fn store(&self, new: &Arc<RuleSet>, old: Option<&RuleSet>, unix_seconds: f64) {
         match self {
-            Slot::Active { rules, metrics, .. } => {
+            Slot::Active {
+                rules, outcomes, ..
+            } => {
                 rules.store(new.clone());
-                metrics
-                    .reload
-                    .set_revision(old.map(|o| o.revision.as_str()), &new.revision);
-                metrics.reload.record_success(unix_seconds);
+                outcomes.revision_changed(old.map(|o| o.revision.as_str()), &new.revision);
+                outcomes.succeeded(unix_seconds);
             }
             Slot::Shadow { candidate } => candidate.store(Some(new.clone())),
         }
@@ -73,8 +73,8 @@ impl Slot {
 
     /// A set was refused.
     pub fn refused(&self) {
-        if let Slot::Active { metrics, .. } = self {
-            metrics.reload.record_failure();
+        if let Slot::Active { outcomes, .. } = self {
+            outcomes.refused();
         }
     }
 }

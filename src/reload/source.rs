@@ -7,16 +7,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use tokio::sync::mpsc::UnboundedSender;
-
 use crate::rules::{load_dir, load_sources, LoadErrors, RuleSet, SourceFile};
 
-use super::configmap::ConfigMapWatch;
-use super::dir_source::DirSource;
 use super::fingerprint::Fingerprint;
-use super::report::EventDraft;
-use super::status::ConfigMapStatus;
-use super::watcher::Signal;
 
 /// Where the reloader takes rule sets from.
 #[derive(Clone, Debug)]
@@ -70,22 +63,31 @@ impl fmt::Display for ConfigMapRef {
     }
 }
 
-impl FromStr for ConfigMapRef {
-    type Err = String;
+/// Why a `NAMESPACE/NAME` does not name a ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigMapRefError {
+    #[error("{0:?} is not NAMESPACE/NAME")]
+    Shape(String),
+    #[error("namespace {0:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63)")]
+    Namespace(String),
+    #[error(
+        "{0:?} is not a valid ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
+    )]
+    Name(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for ConfigMapRef {
+    type Err = ConfigMapRefError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigMapRefError> {
         let Some((namespace, name)) = s.split_once('/') else {
-            return Err(format!("{s:?} is not NAMESPACE/NAME"));
+            return Err(ConfigMapRefError::Shape(s.to_string()));
         };
         if !is_dns_label(namespace) {
-            return Err(format!(
-                "namespace {namespace:?} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
-            ));
+            return Err(ConfigMapRefError::Namespace(namespace.to_string()));
         }
         if !is_dns_subdomain(name) {
-            return Err(format!(
-                "{name:?} is not a valid ConfigMap name (lowercase letters, digits, '-' and '.', at most 253)"
-            ));
+            return Err(ConfigMapRefError::Name(name.to_string()));
         }
         Ok(ConfigMapRef {
             namespace: namespace.to_string(),
@@ -156,102 +158,6 @@ pub(crate) struct NoSnapshot {
     pub known: bool,
 }
 
-/// The source of a running reloader.
-#[derive(Debug)]
-pub(crate) enum Watched {
-    Dir(DirSource),
-    ConfigMap(ConfigMapWatch),
-}
-
-impl Watched {
-    /// `what` names the set in log lines (`rules`, `shadow rules`).
-    pub fn new(source: RulesSource, what: &'static str) -> Watched {
-        match source {
-            RulesSource::Directory(dir) => Watched::Dir(DirSource::new(dir)),
-            RulesSource::ConfigMap(cm) => Watched::ConfigMap(ConfigMapWatch::new(&cm, what)),
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Watched::Dir(d) => format!("directory {}", d.dir().display()),
-            Watched::ConfigMap(c) => format!("configmap {}", c.target()),
-        }
-    }
-
-    /// Start or re-establish the watch; true when a new one started (its
-    /// first look is up to the caller).
-    pub fn ensure_watch(&mut self, tx: &UnboundedSender<Signal>) -> bool {
-        match self {
-            Watched::Dir(d) => d.ensure_watch(tx),
-            Watched::ConfigMap(c) => {
-                // The API watch signals its first list itself.
-                c.ensure_started(tx);
-                false
-            }
-        }
-    }
-
-    /// A directory watch that went away is looked for again on a timer;
-    /// the API watch retries by itself.
-    pub fn needs_rewatch(&self) -> bool {
-        matches!(self, Watched::Dir(d) if !d.watching())
-    }
-
-    pub fn watching(&self) -> bool {
-        match self {
-            Watched::Dir(d) => d.watching(),
-            Watched::ConfigMap(c) => c.watching(),
-        }
-    }
-
-    pub fn lost(&mut self) {
-        if let Watched::Dir(d) = self {
-            d.lost();
-        }
-    }
-
-    pub fn snapshot(&self) -> Result<Snapshot, NoSnapshot> {
-        match self {
-            Watched::Dir(d) => d.snapshot(),
-            Watched::ConfigMap(c) => c.snapshot(),
-        }
-    }
-
-    /// Whether the content is still the one fingerprinted before validation.
-    pub fn still(&self, fingerprint: Fingerprint) -> bool {
-        match self {
-            Watched::Dir(d) => d.still(fingerprint),
-            Watched::ConfigMap(c) => c.still(fingerprint),
-        }
-    }
-
-    /// Tell the editor (a ConfigMap's Events; nothing for a directory).
-    pub fn report(&self, origin: Option<&Origin>, drafts: impl FnOnce() -> Vec<EventDraft>) {
-        if let (Watched::ConfigMap(c), Some(origin)) = (self, origin) {
-            c.report(origin, drafts());
-        }
-    }
-
-    pub fn directory(&self) -> Option<String> {
-        match self {
-            Watched::Dir(d) => Some(d.dir().display().to_string()),
-            Watched::ConfigMap(_) => None,
-        }
-    }
-
-    pub fn config_map(&self) -> Option<ConfigMapStatus> {
-        match self {
-            Watched::Dir(_) => None,
-            Watched::ConfigMap(c) => Some(ConfigMapStatus {
-                namespace: c.target().namespace.clone(),
-                name: c.target().name.clone(),
-                resource_version: c.resource_version(),
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +191,6 @@ mod tests {
         let long = format!("ns/{}", "a".repeat(254));
         assert!(long.parse::<ConfigMapRef>().is_err());
         let err = "rules".parse::<ConfigMapRef>().unwrap_err();
-        assert!(err.contains("NAMESPACE/NAME"), "{err}");
+        assert!(err.to_string().contains("NAMESPACE/NAME"), "{err}");
     }
 }

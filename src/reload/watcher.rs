@@ -15,7 +15,7 @@ use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::ReloadError;
+use super::error::ReloadError;
 
 /// What the watcher tells the reloader.
 #[derive(Debug, Clone, PartialEq, Eq)]

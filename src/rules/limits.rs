@@ -73,7 +73,7 @@ pub(crate) fn on_progress(ops: u64) -> Option<Limit> {
     }
     let hit = if ops > MAX_OPERATIONS {
         Some(Limit::Operations)
-    } else if ops % CLOCK_EVERY == 0 {
+    } else if ops.is_multiple_of(CLOCK_EVERY) {
         clock_limit()
     } else {
         None

@@ -10,7 +10,7 @@ use prometheus::{
 use std::sync::Arc;
 
 use super::controller_metrics::ControllerMetrics;
-use super::pending::PendingAge;
+use super::pending_age::PendingAge;
 use super::TelemetryError;
 use crate::controller::ReconcileHooks;
 
@@ -151,6 +151,25 @@ impl ReloadMetrics {
 
     pub fn failures(&self) -> u64 {
         self.reload_total.with_label_values(&["failure"]).get()
+    }
+}
+
+/// The reloader reports the active set's outcomes into the reload metrics.
+impl crate::reload::ReloadOutcomes for Metrics {
+    fn revision_changed(&self, old: Option<&str>, new: &str) {
+        self.reload.set_revision(old, new);
+    }
+
+    fn succeeded(&self, unix_seconds: f64) {
+        self.reload.record_success(unix_seconds);
+    }
+
+    fn in_place(&self, unix_seconds: f64) {
+        self.reload.mark_successful(unix_seconds);
+    }
+
+    fn refused(&self) {
+        self.reload.record_failure();
     }
 }
 

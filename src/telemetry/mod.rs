@@ -11,17 +11,17 @@ pub mod controller_metrics;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod pending;
-pub mod shadow;
+pub mod pending_age;
 pub mod shadow_metrics;
+pub mod shadow_route;
 
 pub use controller_metrics::ControllerMetrics;
 pub use http::{router, serve, AppState};
 pub use logging::{init_logging, LogFormat};
 pub use metrics::{Metrics, ReloadMetrics};
-pub use pending::{PendingAge, PendingSource};
-pub use shadow::shadow_router;
+pub use pending_age::{PendingAge, PendingSource};
 pub use shadow_metrics::ShadowMetrics;
+pub use shadow_route::shadow_router;
 
 /// Errors of the telemetry layer.
 #[derive(Debug, thiserror::Error)]

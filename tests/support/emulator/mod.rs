@@ -10,6 +10,7 @@ pub mod faults;
 pub mod gc;
 pub mod kinds;
 pub mod log;
+pub mod managed_fields;
 pub mod names;
 pub mod namespaces;
 pub mod patch;
@@ -47,6 +48,7 @@ pub struct EmulatorBuilder {
     max_watch_timeout: Option<Duration>,
     gc_delay: Option<Duration>,
     validation: bool,
+    field_management: bool,
 }
 
 /// GC delay of [`EmulatorBuilder::realistic`]: kube-controller-manager's
@@ -64,6 +66,7 @@ impl Default for EmulatorBuilder {
             max_watch_timeout: None,
             gc_delay: None,
             validation: false,
+            field_management: true,
         }
     }
 }
@@ -113,6 +116,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Server-side-apply field ownership (`managedFields`, apply conflicts,
+    /// fields dropped from an apply removed; `managed_fields.rs`). On by
+    /// default, as on every real API server; off only to measure what it
+    /// costs (`WFE_BENCH_FIELD_MANAGEMENT=off cargo bench --bench controller`).
+    pub fn field_management(mut self, on: bool) -> Self {
+        self.field_management = on;
+        self
+    }
+
     /// A namespace that exists from the start (besides default, kube-system).
     pub fn namespace(mut self, ns: &str) -> Self {
         self.namespaces.push(ns.to_string());
@@ -141,6 +153,7 @@ impl EmulatorBuilder {
                 history_limit: self.history_limit,
                 require_namespaces: self.require_namespaces,
                 gc_delay: self.gc_delay,
+                field_management: self.field_management,
             },
         ));
         store.admission.set_validation(self.validation);
@@ -149,7 +162,7 @@ impl EmulatorBuilder {
             for ns in &self.namespaces {
                 let obj = json!({"metadata": {"name": ns}});
                 // A duplicate in the list is harmless.
-                let _ = store.create(ns_ty, "", obj, false);
+                let _ = store.create(ns_ty, "", obj, &managed_fields::FieldOp::System, false);
             }
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

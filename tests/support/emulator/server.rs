@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::faults::Faults;
 use super::kinds::Propagation;
 use super::log::{LogEntry, RequestLog, Verb};
+use super::managed_fields::{FieldOp, Writer};
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{DeleteOpts, Store};
@@ -188,7 +189,19 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 };
                 error_response(&ApiError::stale(&res, name.as_deref().unwrap_or("")))
             } else {
-                match dispatch(&app, &route, &parts.method, &parts.uri, &query, &ct, bytes) {
+                let user_agent = parts
+                    .headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let request = ApiRequest {
+                    method: &parts.method,
+                    uri: &parts.uri,
+                    query: &query,
+                    content_type: &ct,
+                    user_agent,
+                };
+                match dispatch(&app, &route, &request, bytes) {
                     Ok(r) => r,
                     Err(e) => error_response(&e),
                 }
@@ -239,15 +252,22 @@ fn dry_run(q: &HashMap<String, String>) -> bool {
     q.get("dryRun").is_some_and(|v| v == "All")
 }
 
+/// What `dispatch` reads of a request besides its route and body.
+struct ApiRequest<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    query: &'a HashMap<String, String>,
+    content_type: &'a str,
+    user_agent: &'a str,
+}
+
 fn dispatch(
     app: &App,
     route: &Route,
-    method: &Method,
-    uri: &Uri,
-    q: &HashMap<String, String>,
-    content_type: &str,
+    req: &ApiRequest<'_>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let (method, uri, q, content_type) = (req.method, req.uri, req.query, req.content_type);
     let reg = &app.store.registry;
     let (ty, ns, name, sub) = match route {
         Route::Version => return Ok(json_response(200, &discovery::version())),
@@ -285,6 +305,14 @@ fn dispatch(
         }
     };
     let ns_key = if k.namespaced { ns.unwrap_or("") } else { "" };
+    let writer = Writer {
+        manager: Writer::manager_from(
+            q.get("fieldManager").map(String::as_str),
+            Some(req.user_agent),
+        ),
+        subresource: status.then(|| "status".to_string()),
+        api_version: k.api_version(),
+    };
     match (method, name) {
         (&Method::GET, Some(name)) => Ok(json_response(200, &*app.store.get(ty, ns_key, name)?)),
         (&Method::GET, None) => {
@@ -353,7 +381,9 @@ fn dispatch(
             let obj = parse_body(&body)?;
             Ok(json_response(
                 201,
-                &*app.store.create(ty, ns_key, obj, dry_run(q))?,
+                &*app
+                    .store
+                    .create(ty, ns_key, obj, &FieldOp::Update(&writer), dry_run(q))?,
             ))
         }
         (&Method::PUT, Some(name)) => {
@@ -362,7 +392,7 @@ fn dispatch(
                 200,
                 &*app
                     .store
-                    .update(ty, ns_key, name, obj, status, dry_run(q))?,
+                    .update(ty, ns_key, name, obj, status, &writer, dry_run(q))?,
             ))
         }
         (&Method::PATCH, Some(name)) => {
@@ -380,9 +410,18 @@ fn dispatch(
                 parse_body(&body)?
             };
             let existed = app.store.get(ty, ns_key, name).is_ok();
-            let obj = app
-                .store
-                .patch(ty, ns_key, name, kind, &patch_body, status, dry_run(q))?;
+            let op = if kind == PatchKind::Apply {
+                FieldOp::Apply {
+                    writer: &writer,
+                    config: &patch_body,
+                    force: q.get("force").is_some_and(|f| f == "true"),
+                }
+            } else {
+                FieldOp::Update(&writer)
+            };
+            let obj =
+                app.store
+                    .patch(ty, ns_key, name, kind, &patch_body, status, &op, dry_run(q))?;
             Ok(json_response(if existed { 200 } else { 201 }, &*obj))
         }
         (&Method::DELETE, Some(name)) => {

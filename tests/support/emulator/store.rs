@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::error::{ApiError, Cause};
 use super::kinds::{Propagation, Registry};
+use super::managed_fields::{self, FieldOp, Writer};
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
 
@@ -104,6 +105,8 @@ pub struct StoreOptions {
     /// `None`: garbage collection happens inside the delete call. `Some(d)`:
     /// as kube-controller-manager's collector, `d` after the owner went.
     pub gc_delay: Option<std::time::Duration>,
+    /// Keep `managedFields` and check apply conflicts (`managed_fields.rs`).
+    pub field_management: bool,
 }
 
 pub struct Store {
@@ -399,6 +402,7 @@ impl Store {
         ty: usize,
         ns: &str,
         mut obj: Value,
+        fields: &FieldOp<'_>,
         dry_run: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let k = &self.registry.kinds[ty];
@@ -492,6 +496,9 @@ impl Store {
             obj["spec"]["finalizers"] = json!([super::gc::NAMESPACE_FINALIZER]);
         }
         self.validate(ty, &name, &mut obj, None)?;
+        if self.opts.field_management {
+            managed_fields::record(fields, None, &mut obj, k.status_subresource)?;
+        }
         self.admission.validate(k, &name, &obj)?;
         let mut inner = self.lock();
         self.namespace_admit(&inner, k, ns, &name)?;
@@ -587,6 +594,7 @@ impl Store {
     }
 
     /// PUT: replace the object (or only its status when `status` is set).
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         ty: usize,
@@ -594,6 +602,7 @@ impl Store {
         name: &str,
         new: Value,
         status: bool,
+        writer: &Writer,
         dry_run: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
@@ -611,7 +620,8 @@ impl Store {
                 field: "metadata.resourceVersion".into(),
             }]));
         }
-        self.write_locked(&mut inner, ty, &current, new, status, dry_run)
+        let op = FieldOp::Update(writer);
+        self.write_locked(&mut inner, ty, &current, new, status, &op, dry_run)
     }
 
     /// PATCH in any of the four formats; apply creates a missing object.
@@ -624,6 +634,7 @@ impl Store {
         kind: PatchKind,
         body: &Value,
         status: bool,
+        fields: &FieldOp<'_>,
         dry_run: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
@@ -639,7 +650,7 @@ impl Store {
                     ));
                 }
                 meta_mut(&mut obj).insert("name".into(), Value::String(name.to_string()));
-                return self.create(ty, ns, obj, dry_run);
+                return self.create(ty, ns, obj, fields, dry_run);
             }
             None => return Err(ApiError::not_found(self.resource(ty), name)),
         };
@@ -674,10 +685,11 @@ impl Store {
                 })?
             }
         }
-        self.write_locked(&mut inner, ty, &current, target, status, dry_run)
+        self.write_locked(&mut inner, ty, &current, target, status, fields, dry_run)
     }
 
     /// The shared update path of PUT and PATCH.
+    #[allow(clippy::too_many_arguments)]
     fn write_locked(
         &self,
         inner: &mut Inner,
@@ -685,6 +697,7 @@ impl Store {
         current: &Arc<Value>,
         new: Value,
         status: bool,
+        fields: &FieldOp<'_>,
         dry_run: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let k = &self.registry.kinds[ty];
@@ -771,6 +784,10 @@ impl Store {
             meta_mut(&mut result).insert("generation".into(), json!(g + 1));
         }
         meta_mut(&mut result).insert("resourceVersion".into(), Value::String(cur_rv.to_string()));
+        meta_mut(&mut result).remove("managedFields");
+        if self.opts.field_management {
+            managed_fields::record(fields, Some(current), &mut result, k.status_subresource)?;
+        }
         if result == **current {
             return Ok(current.clone());
         }

@@ -1,7 +1,6 @@
 //! Running the real `wfe-engine` binary from a test: a child process that
 //! is killed if the test fails, its output kept in a file, and a minimal
 //! HTTP GET for its endpoints.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,7 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_wfe-engine");
+/// The `wfe-engine` binary cargo built for this test run: beside the
+/// directory of the running test executable (`target/<profile>/deps/..`).
+pub fn path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("wfe-engine{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with cargo from the repository",
+        bin.display()
+    );
+    bin
+}
 
 /// A loopback address with a port that was free a moment ago.
 pub fn free_addr() -> SocketAddr {
@@ -31,7 +45,7 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 /// The repository's `rules/`, copied into `dir/rules`.
 pub fn shipped_rules(dir: &Path) -> PathBuf {
     let dst = dir.join("rules");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &dst);
+    copy_dir(&crate::repo_root().join("rules"), &dst);
     dst
 }
 
@@ -58,7 +72,7 @@ impl Process {
     pub fn spawn(args: &[&std::ffi::OsStr], log: &Path) -> Process {
         let out = std::fs::File::create(log).expect("create log");
         let err = out.try_clone().expect("clone log handle");
-        let child = Command::new(BIN)
+        let child = Command::new(path())
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::error::ReloadError;
 use super::source::Candidate;
 use super::status::ErrorLocation;
-use super::ReloadError;
 use crate::engine::rule_tests::{run_cases, TestReport};
 use crate::rules::limits::InterruptScope;
 use crate::rules::RuleSet;

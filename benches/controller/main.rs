@@ -19,10 +19,12 @@
 //!    is its own.
 //!
 //! `WFE_BENCH_SCALES=1000,10000,100000 cargo bench --bench controller`
+//!
+//! The emulator keeps server-side-apply field ownership (`managedFields` on
+//! every object, as a real API server does); `WFE_BENCH_FIELD_MANAGEMENT=off`
+//! turns it off to tell its cost from the controller's.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic: that is its failure
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-#[path = "controller/sweep.rs"]
 mod sweep;
 
 use std::io::Write;
@@ -217,6 +219,7 @@ async fn run() -> Result<(), BoxError> {
 async fn figures(gc: Option<Duration>) -> Result<(), BoxError> {
     let emu = Emulator::builder()
         .realistic()
+        .field_management(field_management())
         .gc_delay(gc)
         .namespace(EXEC_NS)
         .namespace(NS)
@@ -484,8 +487,14 @@ fn client_for(url: &str) -> Result<Client, BoxError> {
     Ok(Client::new(service, config.default_namespace))
 }
 
+/// Whether the emulator keeps field ownership (`WFE_BENCH_FIELD_MANAGEMENT`).
+fn field_management() -> bool {
+    std::env::var("WFE_BENCH_FIELD_MANAGEMENT").map_or(true, |v| v != "off")
+}
+
 async fn emulator_child() -> Result<(), BoxError> {
     let emu = Emulator::builder()
+        .field_management(field_management())
         .namespace(EXEC_NS)
         .namespace(NS)
         .start()

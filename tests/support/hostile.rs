@@ -2,8 +2,6 @@
 //! wall time, CPU time and peak RSS (from `wait4`'s rusage, which the kernel
 //! keeps for the child whatever it did).
 
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -93,13 +91,13 @@ pub fn run<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>) -> Run {
         .arg("-c")
         .arg(r#"p="$1"; shift; "$p" "$@" <"$IN" >"$OUT" 2>"$ERR" & echo $! >"$PID""#)
         .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_wfe-engine"))
+        .arg(crate::bin::path())
         .args(args)
         .env("IN", &input)
         .env("OUT", file("stdout"))
         .env("ERR", file("stderr"))
         .env("PID", file("pid"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(crate::repo_root())
         .stdin(Stdio::null())
         .status()
         .expect("run /bin/sh");
@@ -156,7 +154,7 @@ fn become_subreaper() {
 /// (without its rule tests unless asked), to plant an attack in.
 pub fn rules_dir(with_tests: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules-min");
+    let src = crate::repo_root().join("tests/fixtures/rules-min");
     for e in std::fs::read_dir(&src).expect("rules-min") {
         let e = e.expect("entry");
         let name = e.file_name().to_string_lossy().to_string();

@@ -1,7 +1,6 @@
 //! Shared setup of the controller integration tests: the API emulator, the
 //! execution simulator, the shipped rules with shortened durations, and the
 //! controller itself.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,10 +16,10 @@ use wfe_engine::controller::{
     spawn_controller, AuditSink, ControllerConfig, ControllerHandle, ControllerOptions,
     InMemoryAuditSink, Readiness,
 };
-use wfe_engine::execute::{lock_name, pipeline_run_resource, Engine};
+use wfe_engine::execute::{lock_name, pipeline_run_resource, ExecutionEngine};
 
-use crate::support::simulator::{SimConfig, Simulator};
-use crate::support::{Emulator, EmulatorBuilder, Verb};
+use crate::simulator::{SimConfig, Simulator};
+use crate::{Emulator, EmulatorBuilder, Verb};
 
 pub const EXEC_NS: &str = "kubernaut-workflows";
 pub const NS: &str = "team-a";
@@ -48,7 +47,7 @@ impl Default for RuleTimes {
 
 /// Copy `rules/` (without its rule tests) into `dir` with shorter durations.
 pub fn test_rules(dir: &Path, times: &RuleTimes) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let src = crate::repo_root().join("rules");
     for entry in std::fs::read_dir(&src).expect("rules dir") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -211,7 +210,7 @@ impl Harness {
         Api::namespaced(self.client(), ns)
     }
 
-    pub fn executions(&self, engine: Engine) -> Api<DynamicObject> {
+    pub fn executions(&self, engine: ExecutionEngine) -> Api<DynamicObject> {
         Api::namespaced_with(self.client(), EXEC_NS, &engine.api_resource())
     }
 
