@@ -53,44 +53,14 @@ fn describe_circles(c: &Crate) -> String {
     out
 }
 
-/// Circles in `engine/` and `rules/` that the engine split of issue 14
-/// (branch `i14-engine`) removes. Only these exact groups are tolerated,
-/// and only while they exist: a new circle, a changed one, or an entry
-/// that no longer matches a circle fails the test (delete the entry).
-const PENDING_ENGINE_SPLIT: &[&[&str]] = &[
-    &["engine/audit.rs", "engine/decision.rs"],
-    &[
-        "rules/diag.rs",
-        "rules/matcher.rs",
-        "rules/model.rs",
-        "rules/template.rs",
-        "rules/testcase.rs",
-    ],
-];
-
 #[test]
 fn no_file_in_src_is_in_a_circle() {
     let c = src();
     assert!(c.files.len() > 50, "src/ not found or not read");
-    let circles: Vec<Vec<&str>> = c
-        .circles()
-        .iter()
-        .map(|circle| circle.iter().map(|&i| c.files[i].rel.as_str()).collect())
-        .collect();
-    let pending = |circle: &Vec<&str>| PENDING_ENGINE_SPLIT.contains(&circle.as_slice());
-    let stale: Vec<&&[&str]> = PENDING_ENGINE_SPLIT
-        .iter()
-        .filter(|p| !circles.iter().any(|c| c.as_slice() == **p))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "no longer circles, delete them from PENDING_ENGINE_SPLIT: {stale:?}"
-    );
     let report = describe_circles(&c);
-    let new: Vec<&Vec<&str>> = circles.iter().filter(|c| !pending(c)).collect();
     assert!(
-        new.is_empty(),
-        "files that import each other: {new:?}\n{report}"
+        c.circles().is_empty(),
+        "files that import each other:\n{report}"
     );
 }
 
