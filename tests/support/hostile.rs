@@ -81,19 +81,27 @@ impl Run {
 /// process would carry the test's own RSS. So a shell starts the binary in
 /// the background and exits; the orphan is re-parented to this process (a
 /// child subreaper), which reaps it with `wait4` and reads its rusage.
+///
+/// The binary must not finish while the launching shell still runs: a shell
+/// reaps a finished background job itself, and its rusage would be lost
+/// (`wait4` answers ECHILD). So the background job waits on a FIFO before it
+/// execs the binary, and the FIFO is opened only once the shell is gone.
 pub fn run<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>) -> Run {
-    run_attempt(args, stdin, 0)
-}
-
-fn run_attempt<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>, attempt: u32) -> Run {
     become_subreaper();
     let scratch = tempfile::tempdir().expect("tempdir");
     let file = |n: &str| scratch.path().join(n);
     let input = stdin.map_or_else(|| PathBuf::from("/dev/null"), Path::to_path_buf);
+    let go = file("go");
+    let c_go = std::ffi::CString::new(go.as_os_str().as_encoded_bytes()).expect("FIFO path");
+    // SAFETY: a NUL-terminated path that outlives the call.
+    let made = unsafe { libc::mkfifo(c_go.as_ptr(), 0o600) };
+    assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
     let started = Instant::now();
     let launched = Command::new("/bin/sh")
         .arg("-c")
-        .arg(r#"p="$1"; shift; "$p" "$@" <"$IN" >"$OUT" 2>"$ERR" & echo $! >"$PID""#)
+        .arg(
+            r#"p="$1"; shift; ( read go <"$GO"; exec "$p" "$@" <"$IN" >"$OUT" 2>"$ERR" ) & echo $! >"$PID""#,
+        )
         .arg("sh")
         .arg(crate::bin::path())
         .args(args)
@@ -101,6 +109,7 @@ fn run_attempt<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>, attempt: u32) 
         .env("OUT", file("stdout"))
         .env("ERR", file("stderr"))
         .env("PID", file("pid"))
+        .env("GO", &go)
         .current_dir(crate::repo_root())
         .stdin(Stdio::null())
         .status()
@@ -111,6 +120,7 @@ fn run_attempt<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>, attempt: u32) 
         .trim()
         .parse()
         .expect("a pid");
+    release(&go);
     let mut killed = false;
     let (status, usage) = loop {
         let mut status = 0;
@@ -120,19 +130,7 @@ fn run_attempt<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>, attempt: u32) 
         if r == pid {
             break (status, usage);
         }
-        if r < 0 {
-            let err = std::io::Error::last_os_error();
-            // Seen once in CI under load: the orphan was not (or no longer)
-            // ours to reap, so its rusage is lost. Measure again rather than
-            // report a peak of nothing; a second loss fails the test.
-            assert!(
-                err.raw_os_error() == Some(libc::ECHILD) && attempt == 0,
-                "wait4 failed: {err}"
-            );
-            eprintln!("wait4: {err}; running the measurement again");
-            return run_attempt(args, stdin, attempt + 1);
-        }
-        assert!(r == 0, "wait4 returned {r}");
+        assert!(r == 0, "wait4 failed: {}", std::io::Error::last_os_error());
         if !killed && started.elapsed() > KILL_AFTER {
             // SAFETY: `pid` is still our unreaped child, so it names that process.
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -154,6 +152,30 @@ fn run_attempt<S: AsRef<OsStr>>(args: &[S], stdin: Option<&Path>, attempt: u32) 
         // Linux reports ru_maxrss in KiB.
         peak_mib: usage.ru_maxrss as f64 / 1024.0,
         killed,
+    }
+}
+
+/// Let the background job (blocked opening the FIFO for reading) go on.
+fn release(go: &Path) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Non-blocking: ENXIO until the reader has opened its end.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(go)
+        {
+            Ok(mut w) => {
+                let _ = w.write_all(b"go\n");
+                return;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("the background job never opened {}: {e}", go.display()),
+        }
     }
 }
 
