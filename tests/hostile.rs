@@ -109,17 +109,7 @@ fn many_slow_guards_stop_at_the_decision_budget() {
         ),
     );
     write(rules.path(), "lifecycle.yaml", &lifecycle);
-    // Each guard also has its own wall-clock limit (20 ms): on a machine so
-    // loaded that one guard is descheduled that long, that limit fires
-    // first, which says nothing about the decision budget. Look again then;
-    // a broken budget never produces its message, however often we look.
-    let mut r = decide_pending(rules.path());
-    for _ in 0..2 {
-        if !r.out().contains("time limit exceeded (20 ms)") {
-            break;
-        }
-        r = decide_pending(rules.path());
-    }
+    let r = decide_pending(rules.path());
     measured("2,000 slow guards in one decision", &r);
     r.assert_ends(1, "time limit of the whole decision exceeded");
 }

@@ -5,6 +5,18 @@
 //! Three budgets nest: one evaluation (operations and [`TIME_LIMIT`]), one
 //! decision (all evaluations of one `decide`, [`DECISION_TIME_LIMIT`]) and an
 //! outside interruption (the reload gate cancelling a rule set's tests).
+//!
+//! The time budgets count the CPU time of the evaluating thread, not wall
+//! time: a thread descheduled on a loaded node (or a controller throttled at
+//! its CPU limit) must not turn a legal guard into a `RulesError`, or the
+//! decision would depend on the load. Reading the thread's CPU clock is a
+//! system call (about 17 times the cost of `Instant::now()`, measured), so
+//! the wall clock stays the cheap trigger: only when a wall deadline has
+//! passed is the CPU clock read, and the deadline is either confirmed or
+//! moved by the CPU time still unspent. The CPU clock's starting points are
+//! read lazily (an evaluation's at its first clock check, a decision's at
+//! its first evaluation), so rules that evaluate no expression, like the
+//! shipped ones, never read it.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,13 +33,13 @@ pub const MAX_MAP_LEN: usize = 10_000;
 /// Functions in all `.rhai` libraries of a rule set together.
 pub const MAX_FUNCTIONS: usize = 512;
 pub const MAX_VARIABLES: usize = 256;
-/// Wall-clock budget of one evaluation.
+/// CPU-time budget of one evaluation.
 pub const TIME_LIMIT: Duration = Duration::from_millis(20);
-/// Wall-clock budget of every evaluation of one decision together: a rule
+/// CPU-time budget of every evaluation of one decision together: a rule
 /// set of thousands of guards, each under its own limit, still cannot hold
 /// a reconcile longer than this.
 pub const DECISION_TIME_LIMIT: Duration = Duration::from_millis(250);
-/// How often (in operations) the wall clock is read.
+/// How often (in operations) the clocks are looked at.
 const CLOCK_EVERY: u64 = 256;
 
 /// Which limit stopped an evaluation.
@@ -54,10 +66,15 @@ impl Limit {
 }
 
 thread_local! {
-    /// Deadline of the evaluation running on this thread.
+    /// Wall deadline of the evaluation running on this thread: the trigger
+    /// for reading its CPU time.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// Deadline of the decision running on this thread.
+    /// This thread's CPU time when the evaluation was first looked at.
+    static EVAL_CPU_START: Cell<Option<i128>> = const { Cell::new(None) };
+    /// Wall deadline of the decision running on this thread (the trigger).
     static DECISION_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// This thread's CPU time at the decision's first evaluation.
+    static DECISION_CPU_START: Cell<Option<i128>> = const { Cell::new(None) };
     /// Set when a limit was hit during the current evaluation. It stays set
     /// so that an error swallowed by a native function (a sort comparator,
     /// `dedup`) still fails the evaluation.
@@ -74,6 +91,9 @@ pub(crate) fn on_progress(ops: u64) -> Option<Limit> {
     let hit = if ops > MAX_OPERATIONS {
         Some(Limit::Operations)
     } else if ops.is_multiple_of(CLOCK_EVERY) {
+        if DEADLINE.with(|d| d.get().is_some()) {
+            mark_cpu_start(&EVAL_CPU_START);
+        }
         clock_limit()
     } else {
         None
@@ -84,18 +104,73 @@ pub(crate) fn on_progress(ops: u64) -> Option<Limit> {
     hit
 }
 
+/// CPU time consumed by this thread, in nanoseconds.
+fn thread_cpu_nanos() -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter for the duration of the call.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        // Not expected on Linux; a clock that cannot be read counts as spent,
+        // so limits stay enforced (by wall time).
+        return i128::MAX / 2;
+    }
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+/// `start` on first use, then whether `limit` of CPU time is spent since.
+/// When it is not, the wall deadline moves to when it could first be.
+fn confirm_spent(
+    start: &'static std::thread::LocalKey<Cell<Option<i128>>>,
+    deadline: &'static std::thread::LocalKey<Cell<Option<Instant>>>,
+    limit: Duration,
+    now: Instant,
+    cpu_now: &mut Option<i128>,
+) -> bool {
+    let cpu = *cpu_now.get_or_insert_with(thread_cpu_nanos);
+    let began = start.with(|s| *s.get().get_or_insert(cpu));
+    start.with(|s| s.set(Some(began)));
+    let spent = Duration::from_nanos(u64::try_from(cpu - began).unwrap_or(u64::MAX));
+    if spent >= limit {
+        return true;
+    }
+    deadline.with(|d| d.set(Some(now + (limit - spent))));
+    false
+}
+
 fn clock_limit() -> Option<Limit> {
     if interrupted() {
         return Some(Limit::Interrupted);
     }
     let now = Instant::now();
-    if DECISION_DEADLINE.with(|d| d.get().is_some_and(|d| now > d)) {
+    let mut cpu_now = None;
+    if DECISION_DEADLINE.with(|d| d.get().is_some_and(|d| now > d))
+        && confirm_spent(
+            &DECISION_CPU_START,
+            &DECISION_DEADLINE,
+            DECISION_TIME_LIMIT,
+            now,
+            &mut cpu_now,
+        )
+    {
         return Some(Limit::DecisionTime);
     }
-    if DEADLINE.with(|d| d.get().is_some_and(|d| now > d)) {
+    if DEADLINE.with(|d| d.get().is_some_and(|d| now > d))
+        && confirm_spent(&EVAL_CPU_START, &DEADLINE, TIME_LIMIT, now, &mut cpu_now)
+    {
         return Some(Limit::Time);
     }
     None
+}
+
+/// An evaluation's (or a decision's) CPU starting point, read the first
+/// time it is looked at.
+fn mark_cpu_start(start: &'static std::thread::LocalKey<Cell<Option<i128>>>) {
+    if start.with(|s| s.get().is_none()) {
+        start.with(|s| s.set(Some(thread_cpu_nanos())));
+    }
 }
 
 fn interrupted() -> bool {
@@ -109,6 +184,9 @@ fn interrupted() -> bool {
 /// Before an evaluation starts: a decision out of time or interrupted work
 /// runs nothing more.
 pub(crate) fn before_eval() -> Result<(), Limit> {
+    if DECISION_DEADLINE.with(|d| d.get().is_some()) {
+        mark_cpu_start(&DECISION_CPU_START);
+    }
     match clock_limit() {
         Some(l @ (Limit::DecisionTime | Limit::Interrupted)) => Err(l),
         _ => Ok(()),
@@ -120,14 +198,20 @@ pub(crate) fn before_eval() -> Result<(), Limit> {
 /// guard keeps it right if they ever do).
 pub(crate) struct EvalScope {
     previous: Option<Instant>,
+    previous_cpu: Option<i128>,
     tripped: Option<Limit>,
 }
 
 impl EvalScope {
     pub(crate) fn enter() -> EvalScope {
         let previous = DEADLINE.with(|d| d.replace(Some(Instant::now() + TIME_LIMIT)));
+        let previous_cpu = EVAL_CPU_START.with(|c| c.replace(None));
         let tripped = TRIPPED.with(|t| t.replace(None));
-        EvalScope { previous, tripped }
+        EvalScope {
+            previous,
+            previous_cpu,
+            tripped,
+        }
     }
 
     /// The limit hit during this evaluation, if any (even one whose error a
@@ -140,6 +224,7 @@ impl EvalScope {
 impl Drop for EvalScope {
     fn drop(&mut self) {
         DEADLINE.with(|d| d.set(self.previous));
+        EVAL_CPU_START.with(|c| c.set(self.previous_cpu));
         TRIPPED.with(|t| t.set(self.tripped));
     }
 }
@@ -149,21 +234,31 @@ impl Drop for EvalScope {
 #[must_use]
 pub struct DecisionBudget {
     previous: Option<Instant>,
+    previous_cpu: Option<i128>,
 }
 
 impl DecisionBudget {
     pub fn start() -> DecisionBudget {
         let mine = Instant::now() + DECISION_TIME_LIMIT;
         let previous = DECISION_DEADLINE.with(|d| d.get());
+        let previous_cpu = DECISION_CPU_START.with(|c| c.get());
+        // A nested budget keeps the outer one's deadline and CPU start.
         let deadline = previous.map_or(mine, |p| p.min(mine));
         DECISION_DEADLINE.with(|d| d.set(Some(deadline)));
-        DecisionBudget { previous }
+        if previous.is_none() {
+            DECISION_CPU_START.with(|c| c.set(None));
+        }
+        DecisionBudget {
+            previous,
+            previous_cpu,
+        }
     }
 }
 
 impl Drop for DecisionBudget {
     fn drop(&mut self) {
         DECISION_DEADLINE.with(|d| d.set(self.previous));
+        DECISION_CPU_START.with(|c| c.set(self.previous_cpu));
     }
 }
 
@@ -215,10 +310,56 @@ mod tests {
         assert_eq!(before_eval(), Err(Limit::Interrupted));
     }
 
+    /// Past the wall deadline with the CPU budget spent.
+    fn spend_decision_budget() {
+        DECISION_DEADLINE.with(|d| d.set(Some(Instant::now() - Duration::from_millis(1))));
+        let spent = i128::try_from(DECISION_TIME_LIMIT.as_nanos()).unwrap() + 1_000_000;
+        DECISION_CPU_START.with(|c| c.set(Some(thread_cpu_nanos() - spent)));
+    }
+
     #[test]
     fn a_spent_decision_budget_starts_no_evaluation() {
         let _b = DecisionBudget::start();
-        DECISION_DEADLINE.with(|d| d.set(Some(Instant::now() - Duration::from_millis(1))));
+        spend_decision_budget();
         assert_eq!(before_eval(), Err(Limit::DecisionTime));
+    }
+
+    #[test]
+    fn wall_time_without_cpu_time_is_not_spent() {
+        // A thread descheduled past the wall deadline: the CPU clock shows
+        // the budget unspent, and the deadline moves instead.
+        let _b = DecisionBudget::start();
+        assert_eq!(before_eval(), Ok(()));
+        let past = Instant::now() - Duration::from_millis(1);
+        DECISION_DEADLINE.with(|d| d.set(Some(past)));
+        assert_eq!(before_eval(), Ok(()));
+        let moved = DECISION_DEADLINE.with(|d| d.get()).unwrap();
+        assert!(
+            moved > Instant::now(),
+            "the deadline moved by the unspent CPU time"
+        );
+        // The same for one evaluation.
+        let scope = EvalScope::enter();
+        assert_eq!(on_progress(CLOCK_EVERY), None);
+        DEADLINE.with(|d| d.set(Some(Instant::now() - Duration::from_millis(1))));
+        assert_eq!(on_progress(2 * CLOCK_EVERY), None);
+        assert_eq!(scope.tripped(), None);
+    }
+
+    #[test]
+    fn an_evaluation_that_spends_its_cpu_time_is_stopped() {
+        let scope = EvalScope::enter();
+        assert_eq!(on_progress(CLOCK_EVERY), None);
+        // Burn CPU (not sleep: sleeping spends no CPU time) past the limit.
+        let began = thread_cpu_nanos();
+        let limit = i128::try_from((TIME_LIMIT + Duration::from_millis(2)).as_nanos()).unwrap();
+        let mut x = 0u64;
+        while thread_cpu_nanos() - began < limit {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        // Wall time is at least the CPU time: the trigger has fired too.
+        let hit = on_progress(2 * CLOCK_EVERY);
+        assert_eq!(hit, Some(Limit::Time), "after {x} spins");
+        assert_eq!(scope.tripped(), Some(Limit::Time));
     }
 }
