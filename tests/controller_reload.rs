@@ -330,7 +330,7 @@ async fn shortening_the_cooldown_starts_the_held_wfe_at_the_new_time() {
     let st = s.reload.status();
     assert_eq!(st.active.revision, fast_rev);
     assert_eq!(s.rules.load().revision, fast_rev);
-    let err = st.last_error.expect("the refusal is reported");
+    let err = st.source.last_error.expect("the refusal is reported");
     assert!(
         err.locations
             .iter()

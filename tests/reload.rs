@@ -326,7 +326,7 @@ async fn an_invalid_set_is_refused_with_its_location_and_a_fix_recovers() {
     let mut h = Harness::start(options()).await;
     let good = h.swap_good(&variant(&h.base, 1)).await;
     let status = h.swap_refused(&invalid(&variant(&h.base, 2))).await;
-    let err = status.last_error.unwrap();
+    let err = status.source.last_error.unwrap();
     assert!(
         err.locations
             .iter()
@@ -351,7 +351,7 @@ async fn a_set_failing_its_own_rule_tests_is_refused() {
     let mut h = Harness::start(options()).await;
     let good = h.swap_good(&variant(&h.base, 1)).await;
     let status = h.swap_refused(&failing_tests(&h.base)).await;
-    let err = status.last_error.unwrap();
+    let err = status.source.last_error.unwrap();
     assert!(
         err.locations.iter().any(|l| l.line > 0),
         "no file:line in {err:?}"

@@ -260,10 +260,10 @@ async fn an_edit_applied_server_side_becomes_the_deciding_revision() {
     let status = engine.handle.status();
     assert!(status.watching);
     assert_eq!(status.active.revision, revision);
-    let cm = status.config_map.expect("configMap in /rules");
+    let cm = status.source.config_map.expect("configMap in /rules");
     assert_eq!((cm.namespace.as_str(), cm.name.as_str()), (NS, NAME));
     assert_eq!(cm.resource_version, written.metadata.resource_version);
-    assert!(status.directory.is_none());
+    assert!(status.source.directory.is_none());
     assert_eq!(engine.metrics.reload.successes(), 1);
     engine.handle.shutdown().await;
 }
@@ -284,7 +284,7 @@ async fn a_refused_edit_keeps_the_last_good_set_deciding_and_says_where() {
     // Eleven failing cases do not fit one event note (1 KiB): the list goes on
     // in a second part, and every case's file:line is in one of them.
     let status = engine.handle.status();
-    let failing = status.last_error.expect("lastError").locations;
+    let failing = status.source.last_error.expect("lastError").locations;
     assert!(failing.len() > 1, "{failing:?}");
     wait_for_event(&client, "RulesRejected (rule tests)", |e| {
         reason(e) == "RulesRejected" && note(e).contains("(part 2/2)")
@@ -320,7 +320,7 @@ async fn a_refused_edit_keeps_the_last_good_set_deciding_and_says_where() {
         "{text}"
     );
     let status = engine.handle.status();
-    let error = status.last_error.expect("lastError on /rules");
+    let error = status.source.last_error.expect("lastError on /rules");
     assert!(!error.locations.is_empty());
     for l in &error.locations {
         let at = format!("{}:{}:{}", l.file, l.line, l.column);

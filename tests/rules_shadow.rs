@@ -462,13 +462,13 @@ async fn a_refused_candidate_is_reported_never_evaluated_and_the_last_good_one_s
     let (_, handle) = engine.shadow.as_ref().unwrap();
     assert!(handle.candidate().is_none());
     let status = handle.status();
-    let error = status.last_error.expect("lastError");
+    let error = status.source.last_error.expect("lastError");
     assert!(
         error.locations.iter().any(|l| l.file == "history.yaml"),
         "{error:?}"
     );
     assert!(status.candidate.is_none());
-    assert_eq!(status.reloads.failure, 1);
+    assert_eq!(status.source.reloads.failure, 1);
     let rejected = wait_event(&client, "ShadowRulesRejected", |e| {
         reason(e) == "ShadowRulesRejected"
     })
@@ -520,7 +520,12 @@ async fn a_refused_candidate_is_reported_never_evaluated_and_the_last_good_one_s
         status.candidate.map(|c| c.revision),
         Some(good_revision.clone())
     );
-    assert!(!status.last_error.expect("lastError").locations.is_empty());
+    assert!(!status
+        .source
+        .last_error
+        .expect("lastError")
+        .locations
+        .is_empty());
 
     // The last good candidate is the one evaluated.
     let w = run_exit_42(&engine, "after-refusal").await;
@@ -772,6 +777,7 @@ async fn a_candidate_directory_goes_through_the_same_gate() {
     let status = handle.status();
     assert_eq!(status.candidate.map(|c| c.revision), Some(good_revision));
     assert!(status
+        .source
         .last_error
         .expect("lastError")
         .locations

@@ -7,6 +7,7 @@ use super::audit::{self, AuditInput};
 use super::decision::Decision;
 use super::fact_view::FactView;
 use super::failure::failure_outcome;
+use super::outcome::FailureOutcome;
 use super::status::{between, go_duration, time};
 use crate::api::{ExecutionStatusSummary, FailureDetails};
 use crate::observe::Facts;
@@ -58,21 +59,7 @@ pub fn failed(
         st.consecutive_failures = Some(view.derived.consecutive_failures as i32);
     }
     if ends {
-        let st = &d.status;
-        let record = audit::record(
-            facts,
-            &view.rules.summary,
-            audit::WORKFLOW_FAILED,
-            view.now,
-            &AuditInput {
-                phase: &d.phase,
-                execution_name: st.execution_ref.as_ref().map(|r| r.name.as_str()),
-                started_at: st.start_time.as_ref().map(|s| s.0),
-                completed_at: Some(done),
-                duration: st.duration.as_deref(),
-                failure: Some(&outcome),
-            },
-        );
+        let record = end_record(d, view, audit::WORKFLOW_FAILED, done, Some(&outcome));
         d.audit.push(record);
     }
     d.failure = Some(outcome);
@@ -90,11 +77,23 @@ pub fn completed(d: &mut Decision, view: &FactView<'_>) {
         .as_ref()
         .map(|s| go_duration(between(s.0, done)));
     st.duration = duration;
+    let record = end_record(d, view, audit::WORKFLOW_COMPLETED, done, None);
+    d.audit.push(record);
+}
+
+/// The audit record of a WFE's end, from the status just written.
+fn end_record(
+    d: &Decision,
+    view: &FactView<'_>,
+    event_type: &str,
+    done: jiff::Timestamp,
+    failure: Option<&FailureOutcome>,
+) -> audit::AuditRecord {
     let st = &d.status;
-    let record = audit::record(
-        facts,
+    audit::record(
+        view.facts,
         &view.rules.summary,
-        audit::WORKFLOW_COMPLETED,
+        event_type,
         view.now,
         &AuditInput {
             phase: &d.phase,
@@ -102,10 +101,9 @@ pub fn completed(d: &mut Decision, view: &FactView<'_>) {
             started_at: st.start_time.as_ref().map(|s| s.0),
             completed_at: Some(done),
             duration: st.duration.as_deref(),
-            failure: None,
+            failure,
         },
-    );
-    d.audit.push(record);
+    )
 }
 
 /// `executionStatus` from the execution's progress, when the object exists.

@@ -45,6 +45,6 @@ pub use shadow::ShadowHandle;
 pub use source::{ConfigMapRef, ConfigMapRefError, ConfigMapSource, RulesSource};
 pub use status::{
     ActiveRules, ConfigMapStatus, ErrorLocation, LastError, ReloadCounts, ReloadStatus,
-    ShadowStatus,
+    ShadowStatus, SourceStatus,
 };
 pub use watched::load_initial;

@@ -6,10 +6,11 @@ use serde::Serialize;
 
 use crate::rules::{Diagnostic, RuleFileInfo, RuleSet};
 
-/// A snapshot of the reloader's state.
-#[derive(Debug, Clone, Serialize)]
+/// Where a reloader takes its rules from and how its attempts went: what
+/// `/rules` shows alike for the active set and a candidate in shadow.
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReloadStatus {
+pub struct SourceStatus {
     /// The rules directory (absent when the rules come from a ConfigMap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
@@ -20,11 +21,19 @@ pub struct ReloadStatus {
     pub watching: bool,
     /// Whether candidates must pass their own rule tests.
     pub rule_test_gate: bool,
-    pub active: ActiveRules,
     pub last_error: Option<LastError>,
     pub last_attempt_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
     pub reloads: ReloadCounts,
+}
+
+/// A snapshot of the reloader's state.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadStatus {
+    #[serde(flatten)]
+    pub source: SourceStatus,
+    pub active: ActiveRules,
     /// The candidate evaluated in shadow, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowStatus>,
@@ -33,17 +42,17 @@ pub struct ReloadStatus {
 impl ReloadStatus {
     pub(crate) fn of(p: &Progress, active: &RuleSet, shadow: Option<ShadowStatus>) -> Self {
         ReloadStatus {
-            directory: p.directory.clone(),
-            config_map: p.config_map.clone(),
-            watching: p.watching,
-            rule_test_gate: p.rule_test_gate,
+            source: p.source.clone(),
             active: ActiveRules::of(active, p.loaded_at.unwrap_or_default()),
-            last_error: p.last_error.clone(),
-            last_attempt_at: p.last_attempt_at,
-            last_success_at: p.last_success_at,
-            reloads: p.reloads,
             shadow,
         }
+    }
+}
+
+impl std::ops::Deref for ReloadStatus {
+    type Target = SourceStatus;
+    fn deref(&self) -> &SourceStatus {
+        &self.source
     }
 }
 
@@ -52,33 +61,25 @@ impl ReloadStatus {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShadowStatus {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub directory: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub config_map: Option<ConfigMapStatus>,
-    pub watching: bool,
-    pub rule_test_gate: bool,
+    #[serde(flatten)]
+    pub source: SourceStatus,
     /// The candidate being evaluated; `null` until one passed the gate.
     pub candidate: Option<ActiveRules>,
-    pub last_error: Option<LastError>,
-    pub last_attempt_at: Option<Timestamp>,
-    pub last_success_at: Option<Timestamp>,
-    pub reloads: ReloadCounts,
 }
 
 impl ShadowStatus {
     pub(crate) fn of(p: &Progress, candidate: Option<&RuleSet>) -> Self {
         ShadowStatus {
-            directory: p.directory.clone(),
-            config_map: p.config_map.clone(),
-            watching: p.watching,
-            rule_test_gate: p.rule_test_gate,
+            source: p.source.clone(),
             candidate: candidate.map(|c| ActiveRules::of(c, p.loaded_at.unwrap_or_default())),
-            last_error: p.last_error.clone(),
-            last_attempt_at: p.last_attempt_at,
-            last_success_at: p.last_success_at,
-            reloads: p.reloads,
         }
+    }
+}
+
+impl std::ops::Deref for ShadowStatus {
+    type Target = SourceStatus;
+    fn deref(&self) -> &SourceStatus {
+        &self.source
     }
 }
 
@@ -86,16 +87,9 @@ impl ShadowStatus {
 /// set itself is read from where it is kept (one owner).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Progress {
-    pub directory: Option<String>,
-    pub config_map: Option<ConfigMapStatus>,
-    pub watching: bool,
-    pub rule_test_gate: bool,
+    pub source: SourceStatus,
     /// When the current set was taken.
     pub loaded_at: Option<Timestamp>,
-    pub last_error: Option<LastError>,
-    pub last_attempt_at: Option<Timestamp>,
-    pub last_success_at: Option<Timestamp>,
-    pub reloads: ReloadCounts,
 }
 
 /// The rules ConfigMap and the version of it looked at last.

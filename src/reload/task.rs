@@ -20,7 +20,7 @@ use super::options::ReloadOptions;
 use super::report::{self, Role, Was};
 use super::slot::Slot;
 use super::source::{RulesSource, Snapshot};
-use super::status::{LastError, Progress};
+use super::status::{LastError, Progress, SourceStatus};
 use super::watched::Watched;
 use super::watcher::Signal;
 use crate::rules::RuleSet;
@@ -43,13 +43,15 @@ pub(super) fn start(
 ) -> Started {
     let source = Watched::new(source, slot.role().what());
     let progress = Arc::new(Mutex::new(Progress {
-        directory: source.directory(),
-        config_map: source.config_map(),
-        watching: false,
-        rule_test_gate: options.run_rule_tests,
+        source: SourceStatus {
+            directory: source.directory(),
+            config_map: source.config_map(),
+            watching: false,
+            rule_test_gate: options.run_rule_tests,
+            last_success_at: loaded_at,
+            ..SourceStatus::default()
+        },
         loaded_at,
-        last_success_at: loaded_at,
-        ..Progress::default()
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (settled_tx, settled) = watch::channel(false);
@@ -179,7 +181,7 @@ impl Task {
                 warn!(source = %self.source.describe(), error = %e, "{} watch error; re-checking", self.what())
             }
         }
-        lock(&self.progress).watching = self.source.watching();
+        lock(&self.progress).source.watching = self.source.watching();
         self.mark_dirty();
     }
 
@@ -194,7 +196,7 @@ impl Task {
     /// Make sure the source is watched; true when a new watch was established.
     fn ensure_watch(&mut self) -> bool {
         let new = self.source.ensure_watch(&self.tx);
-        lock(&self.progress).watching = self.source.watching();
+        lock(&self.progress).source.watching = self.source.watching();
         new
     }
 
@@ -218,8 +220,8 @@ impl Task {
         }
         {
             let mut status = lock(&self.progress);
-            status.last_attempt_at = Some(Timestamp::now());
-            status.config_map = self.source.config_map();
+            status.source.last_attempt_at = Some(Timestamp::now());
+            status.source.config_map = self.source.config_map();
         }
         let result = build_candidate(
             snapshot.candidate.clone(),
@@ -283,9 +285,9 @@ impl Task {
             // the current set): a successful reload without a swap.
             self.slot.confirmed(unix_seconds(now));
             let mut status = lock(&self.progress);
-            status.last_error = None;
-            status.last_success_at = Some(now);
-            status.reloads.success += 1;
+            status.source.last_error = None;
+            status.source.last_success_at = Some(now);
+            status.source.reloads.success += 1;
             info!(revision = %set.revision, "{} reloaded; revision unchanged", self.what());
             return;
         }
@@ -294,9 +296,9 @@ impl Task {
         {
             let mut status = lock(&self.progress);
             status.loaded_at = Some(now);
-            status.last_error = None;
-            status.last_success_at = Some(now);
-            status.reloads.success += 1;
+            status.source.last_error = None;
+            status.source.last_success_at = Some(now);
+            status.source.reloads.success += 1;
         }
         for w in &new.warnings {
             warn!(revision = %new.revision, "{w}");
@@ -334,11 +336,11 @@ impl Task {
             report::rejected_as(role, &e, current.as_deref())
         });
         let mut status = lock(&self.progress);
-        status.last_error = Some(LastError {
+        status.source.last_error = Some(LastError {
             at: now,
             message: e.to_string(),
             locations: e.locations(),
         });
-        status.reloads.failure += 1;
+        status.source.reloads.failure += 1;
     }
 }

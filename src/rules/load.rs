@@ -20,17 +20,7 @@ pub const MAX_FILE_BYTES: usize = 256 * 1024;
 pub const MAX_SET_BYTES: usize = 1024 * 1024;
 
 pub const API_VERSION: &str = "rules.wfe.kubernaut.ai/v1alpha1";
-pub const KINDS: &[&str] = &[
-    "Lifecycle",
-    "FailureClassification",
-    "Backoff",
-    "Cooldown",
-    "History",
-    "Summary",
-    "Transitions",
-    "ClassificationRules",
-    "RuleTest",
-];
+pub use super::kinds::KINDS;
 
 /// Pseudo file name for problems of the set as a whole (a missing kind).
 pub const SET_FILE: &str = "<rules>";

@@ -19,5 +19,5 @@ mod transition;
 pub(crate) use common::check_rule_name;
 pub use common::Doc;
 pub use findings::STANDARD_REASONS;
-pub use parts::{Parts, REPEATABLE_KINDS, SINGLE_KINDS};
+pub use parts::{Parts, KINDS, REPEATABLE_KINDS, SINGLE_KINDS};
 pub use rule_test::compile_with as rule_test_with;

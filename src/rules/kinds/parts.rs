@@ -18,18 +18,27 @@ use crate::rules::model::{
 };
 use crate::rules::testcase::RuleTestDoc;
 
-/// Document kinds a set holds exactly once.
-pub const SINGLE_KINDS: &[&str] = &[
+/// Every document kind of a rule set: first those a set holds exactly
+/// once, then those it may hold any number of.
+pub const KINDS: &[&str] = &[
     "Lifecycle",
     "FailureClassification",
     "Backoff",
     "Cooldown",
     "History",
     "Summary",
+    "Transitions",
+    "ClassificationRules",
+    "RuleTest",
 ];
+/// How many of [`KINDS`] a set holds exactly once.
+const SINGLE_COUNT: usize = 6;
+
+/// Document kinds a set holds exactly once.
+pub const SINGLE_KINDS: &[&str] = KINDS.split_at(SINGLE_COUNT).0;
 
 /// Document kinds a set may hold any number of.
-pub const REPEATABLE_KINDS: &[&str] = &["Transitions", "ClassificationRules", "RuleTest"];
+pub const REPEATABLE_KINDS: &[&str] = KINDS.split_at(SINGLE_COUNT).1;
 
 /// Positions kept for the static checks.
 #[derive(Debug, Clone, Default)]
