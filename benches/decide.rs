@@ -15,30 +15,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::bench_stats::measure;
 use wfe_engine::engine::{decide, record, scenario};
 use wfe_engine::observe::{self, EnvFacts};
 use wfe_engine::rules;
 
 const CAPTURE: &str = include_str!("../tests/fixtures/captures/tekton-v1-oom-stepoom-v1.12.yaml");
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn measure(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f();
-        v.push(t.elapsed());
-    }
-    v.sort();
-    (percentile(&v, 0.5), percentile(&v, 0.99))
-}
 
 /// The classification of failure-classification.md written directly in Rust
 /// over the parsed objects: the baseline the rules engine is compared with.

@@ -22,6 +22,7 @@ use arc_swap::ArcSwap;
 use futures::stream::{self, StreamExt};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use support::bench_stats::{measure, percentile};
 use support::{Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
@@ -39,28 +40,6 @@ const NS: &str = "bench";
 const TARGETS: usize = 1_000;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn measure(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f();
-        v.push(t.elapsed());
-    }
-    v.sort();
-    (percentile(&v, 0.5), percentile(&v, 0.99))
-}
 
 /// The shipped rules with one text replaced in `file`.
 fn shipped_with(file: &str, from: &str, to: &str) -> Result<RuleSet, BoxError> {
@@ -301,8 +280,8 @@ async fn round(
     v.sort();
     let mean = v.iter().sum::<Duration>() / v.len().max(1) as u32;
     Ok(Round {
-        p50: percentile(&v, 0.5),
-        p99: percentile(&v, 0.99),
+        p50: percentile(&v, 0.5).unwrap_or_default(),
+        p99: percentile(&v, 0.99).unwrap_or_default(),
         mean,
         wall,
         decided: recorder.decided.load(Ordering::Relaxed),

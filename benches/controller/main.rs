@@ -37,6 +37,7 @@ use futures::stream::{self, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
+use support::bench_stats::percentile;
 use support::simulator::Simulator;
 use support::{Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
@@ -191,14 +192,6 @@ fn controller_writes(e: &support::emulator::LogEntry) -> bool {
         && (200..300).contains(&e.status)
         && ((e.kind == "WorkflowExecution" && e.verb != Verb::Create)
             || (e.kind == "PipelineRun" && matches!(e.verb, Verb::Create | Verb::Delete)))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn run() -> Result<(), BoxError> {
@@ -376,8 +369,8 @@ async fn figures(gc: Option<Duration>) -> Result<(), BoxError> {
     println!(
         "execution finished → WFE terminal ({} of {IN_FLIGHT} measured, finishing at ~500/s): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         lat.len(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
+        percentile(&lat, 0.5).unwrap_or(f64::NAN),
+        percentile(&lat, 0.99).unwrap_or(f64::NAN),
         lat.last().copied().unwrap_or(f64::NAN)
     );
 

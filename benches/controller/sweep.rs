@@ -21,12 +21,11 @@ use futures::stream::{self, StreamExt};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
+use support::bench_stats::percentile;
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::execute::{self, lock_name, pipeline_run_resource, BuildInput, ExecutionEngine};
 
-use super::{
-    client_for, http_get, percentile, rss_kib_of, wait_until, wfe, BoxError, CHILD_ENV, EXEC_NS, NS,
-};
+use super::{client_for, http_get, rss_kib_of, wait_until, wfe, BoxError, CHILD_ENV, EXEC_NS, NS};
 
 const IN_FLIGHT: usize = 1_000;
 const BATCH_LABEL: &str = "bench-batch";
@@ -400,5 +399,9 @@ async fn fly(client: &kube::Client) -> Result<(f64, f64, f64), BoxError> {
         })
         .collect();
     lat.sort_by(f64::total_cmp);
-    Ok((running_per_s, percentile(&lat, 0.5), percentile(&lat, 0.99)))
+    Ok((
+        running_per_s,
+        percentile(&lat, 0.5).unwrap_or(f64::NAN),
+        percentile(&lat, 0.99).unwrap_or(f64::NAN),
+    ))
 }

@@ -6,12 +6,14 @@
 //! - [`harness`]: a controller running against both, with helpers;
 //! - [`bin`]: running the real `wfe-engine` binary as a child process;
 //! - [`hostile`]: running it on hostile input and measuring the cost;
-//! - [`atomic_writer`]: the kubelet's atomic writer, for reload tests.
+//! - [`atomic_writer`]: the kubelet's atomic writer, for reload tests;
+//! - [`bench_stats`]: percentiles and timing for the benches.
 //!
 //! See `README.md` beside this file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod atomic_writer;
+pub mod bench_stats;
 pub mod bin;
 pub mod emulator;
 pub mod harness;
