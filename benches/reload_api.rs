@@ -11,7 +11,6 @@
 
 use support::atomic_writer;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,10 +18,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, variant, Payload};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
-use serde_json::json;
+use support::rules_configmap::apply_configmap;
 use support::Emulator;
 use wfe_engine::engine::{decide, rule_tests::run_rule_tests};
 use wfe_engine::observe::Facts;
@@ -57,22 +54,7 @@ fn main() -> ExitCode {
 }
 
 async fn apply(client: &Client, payload: &Payload) -> Result<(), String> {
-    let mut data = BTreeMap::new();
-    for (k, v) in payload {
-        let text = String::from_utf8(v.clone()).map_err(|_| format!("{k} is not UTF-8"))?;
-        data.insert(k.clone(), text);
-    }
-    let cm = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": NAME, "namespace": NS},
-        "data": data,
-    });
-    Api::<ConfigMap>::namespaced(client.clone(), NS)
-        .patch(NAME, &PatchParams::apply("kubectl"), &Patch::Apply(cm))
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("server-side apply: {e}"))
+    apply_configmap(client, NS, NAME, payload).await.map(|_| ())
 }
 
 async fn run(source: &std::path::Path, edits: usize) -> Result<(), String> {

@@ -9,6 +9,9 @@
 
 use support::atomic_writer;
 use support::bin;
+use support::rules_configmap::{
+    self, apply_configmap, events_about, note, reason, revision_of, shipped,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use atomic_writer::{read_payload, variant, Payload};
+use atomic_writer::{variant, Payload};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use kube::Client;
 use serde_json::json;
 use support::Emulator;
@@ -29,78 +32,26 @@ use wfe_engine::reload::{
     load_initial, ConfigMapRef, ConfigMapSource, ReloadError, ReloadHandle, ReloadOptions,
     Reloader, RulesSource,
 };
-use wfe_engine::rules::{load_sources, RuleSet, SourceFile};
+use wfe_engine::rules::RuleSet;
 use wfe_engine::telemetry::Metrics;
 
 const NS: &str = "wfe-engine";
 const NAME: &str = "wfe-engine-rules";
 const T: Duration = Duration::from_secs(10);
 
-fn shipped() -> Payload {
-    read_payload(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
-}
-
-fn revision_of(payload: &Payload) -> String {
-    let files = payload
-        .iter()
-        .map(|(name, content)| SourceFile {
-            name: name.clone(),
-            content: content.clone(),
-        })
-        .collect();
-    load_sources(files)
-        .unwrap_or_else(|e| panic!("fixture does not load:\n{e}"))
-        .revision
-}
-
-/// Server-side apply of the whole ConfigMap, the request `kubectl apply
-/// --server-side` sends (field manager `kubectl`, no force).
+/// `kubectl apply --server-side` of the rules ConfigMap.
 async fn apply(client: &Client, payload: &Payload) -> ConfigMap {
-    let data: BTreeMap<&String, String> = payload
-        .iter()
-        .map(|(k, v)| (k, String::from_utf8(v.clone()).unwrap()))
-        .collect();
-    let cm = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": NAME, "namespace": NS},
-        "data": data,
-    });
-    Api::<ConfigMap>::namespaced(client.clone(), NS)
-        .patch(NAME, &PatchParams::apply("kubectl"), &Patch::Apply(cm))
+    apply_configmap(client, NS, NAME, payload)
         .await
         .expect("server-side apply")
 }
 
 async fn events(client: &Client) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().fields(&format!("regarding.name={NAME}")))
-        .await
-        .expect("list events")
-        .items
+    events_about(client, NS, NAME).await
 }
 
 async fn wait_for_event(client: &Client, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-    let end = tokio::time::Instant::now() + T;
-    loop {
-        if let Some(e) = events(client).await.into_iter().find(&pred) {
-            return e;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "no {what} event within {T:?}; events: {:#?}",
-            events(client).await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn reason(e: &Event) -> &str {
-    e.reason.as_deref().unwrap_or("")
-}
-
-fn note(e: &Event) -> &str {
-    e.note.as_deref().unwrap_or("")
+    rules_configmap::wait_for_event(client, (NS, NAME), what, T, pred).await
 }
 
 fn source(client: &Client, instance: &str) -> RulesSource {

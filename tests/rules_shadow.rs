@@ -11,6 +11,9 @@
 use support::atomic_writer;
 use support::bin;
 use support::harness;
+use support::rules_configmap::{
+    self, apply_configmap, events_about, note, reason, revision_of, shipped,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,11 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use atomic_writer::{read_payload, Payload};
+use atomic_writer::Payload;
 use harness::{eventually, phase_of, reason_of, wfe, EXEC_NS, NS};
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 use support::simulator::Simulator;
@@ -33,17 +35,13 @@ use wfe_engine::controller::{
 };
 use wfe_engine::engine::DecisionDiff;
 use wfe_engine::reload::{ConfigMapSource, ReloadOptions, Reloader, RulesSource, ShadowHandle};
-use wfe_engine::rules::{load_dir, load_sources, SourceFile};
+use wfe_engine::rules::load_dir;
 use wfe_engine::telemetry::Metrics;
 
 const T: Duration = Duration::from_secs(15);
 /// Where the candidate ConfigMap lives (the engine's namespace).
 const RULES_NS: &str = "wfe-engine";
 const CANDIDATE: &str = "wfe-engine-rules-candidate";
-
-fn shipped() -> Payload {
-    read_payload(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
-}
 
 fn edit(payload: &Payload, file: &str, f: impl FnOnce(String) -> String) -> Payload {
     let mut p = payload.clone();
@@ -84,63 +82,19 @@ fn breaking_its_tests(base: &Payload) -> Payload {
     })
 }
 
-fn revision_of(payload: &Payload) -> String {
-    let files = payload
-        .iter()
-        .map(|(name, content)| SourceFile {
-            name: name.clone(),
-            content: content.clone(),
-        })
-        .collect();
-    load_sources(files).unwrap().revision
-}
-
 /// `kubectl apply --server-side` of the candidate ConfigMap.
 async fn apply_candidate(client: &Client, payload: &Payload) {
-    let data: BTreeMap<&String, String> = payload
-        .iter()
-        .map(|(k, v)| (k, String::from_utf8(v.clone()).unwrap()))
-        .collect();
-    let cm = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": CANDIDATE, "namespace": RULES_NS},
-        "data": data,
-    });
-    Api::<ConfigMap>::namespaced(client.clone(), RULES_NS)
-        .patch(CANDIDATE, &PatchParams::apply("kubectl"), &Patch::Apply(cm))
+    apply_configmap(client, RULES_NS, CANDIDATE, payload)
         .await
         .expect("server-side apply");
 }
 
 async fn candidate_events(client: &Client) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), RULES_NS)
-        .list(&ListParams::default().fields(&format!("regarding.name={CANDIDATE}")))
-        .await
-        .expect("list events")
-        .items
+    events_about(client, RULES_NS, CANDIDATE).await
 }
 
 async fn wait_event(client: &Client, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-    let end = tokio::time::Instant::now() + T;
-    loop {
-        if let Some(e) = candidate_events(client).await.into_iter().find(&pred) {
-            return e;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "no {what} event; events: {:#?}",
-            candidate_events(client).await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn note(e: &Event) -> &str {
-    e.note.as_deref().unwrap_or("")
-}
-
-fn reason(e: &Event) -> &str {
-    e.reason.as_deref().unwrap_or("")
+    rules_configmap::wait_for_event(client, (RULES_NS, CANDIDATE), what, T, pred).await
 }
 
 /// The sum of every series of `name` in a Prometheus text page.

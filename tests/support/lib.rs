@@ -7,7 +7,8 @@
 //! - [`bin`]: running the real `wfe-engine` binary as a child process;
 //! - [`hostile`]: running it on hostile input and measuring the cost;
 //! - [`atomic_writer`]: the kubelet's atomic writer, for reload tests;
-//! - [`bench_stats`]: percentiles and timing for the benches.
+//! - [`bench_stats`]: percentiles and timing for the benches;
+//! - [`rules_configmap`]: the rules ConfigMap, applied as kubectl does, and its Events.
 //!
 //! See `README.md` beside this file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,6 +19,7 @@ pub mod bin;
 pub mod emulator;
 pub mod harness;
 pub mod hostile;
+pub mod rules_configmap;
 pub mod simulator;
 
 use std::path::PathBuf;
