@@ -110,6 +110,32 @@ async fn finished(client: &Client, ar: &kube::discovery::ApiResource, name: &str
     panic!("{name} did not finish in {T:?}");
 }
 
+/// Build, create and wait for the end of what our executors build for
+/// `scenario` on `target`: the object's name and its finished state.
+async fn run_to_end(
+    client: &Client,
+    engine: ExecutionEngine,
+    target: &str,
+    scenario: &str,
+    times_out_in: Option<i64>,
+) -> (String, Value) {
+    let obj = built(engine, target, scenario, times_out_in);
+    let name = obj.metadata.name.clone().expect("name");
+    create(client, engine, &obj).await;
+    let done = finished(client, &engine.api_resource(), &name).await;
+    (name, done)
+}
+
+/// The TaskRuns of the PipelineRun `name`.
+async fn task_runs_of(client: &Client, name: &str) -> Vec<Value> {
+    list(
+        client,
+        &kit::taskruns(),
+        &format!("tekton.dev/pipelineRun={name}"),
+    )
+    .await
+}
+
 fn condition<'a>(v: &'a Value, ty: &str) -> &'a Value {
     v.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -134,15 +160,14 @@ async fn real_cluster_job_oom_is_retried_until_the_deadline() {
     // 20 s, 40 s, ...) in 10, 20, 40 ms.
     let (emu, _sim) = cluster(0.001).await;
     let c = emu.client();
-    let job = built(
+    let (name, done) = run_to_end(
+        &c,
         ExecutionEngine::Job,
         "team-a/Deployment/oom",
         "oom",
         Some(600),
-    );
-    let name = job.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Job, &job).await;
-    let done = finished(&c, &kit::jobs(), &name).await;
+    )
+    .await;
     let failed = condition(&done, "Failed");
     assert_eq!(failed["reason"], "DeadlineExceeded", "{done:#}");
     assert_eq!(
@@ -203,12 +228,7 @@ async fn real_cluster_tekton_default_timeout_ends_a_hanging_run() {
         cond["message"],
         format!("PipelineRun \"{name}\" failed to finish within \"1h0m0s\"")
     );
-    let trs = list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
-    )
-    .await;
+    let trs = task_runs_of(&c, &name).await;
     assert_eq!(
         condition(&trs[0], "Succeeded")["reason"],
         "TaskRunCancelled"
@@ -221,21 +241,15 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     let c = emu.client();
     // A step still waiting (image pull) is terminated with the TaskRun's
     // creationTimestamp as startedAt.
-    let pr = built(
+    let (name, _) = run_to_end(
+        &c,
         ExecutionEngine::Tekton,
         "team-a/Deployment/pull",
         "imagepull",
         None,
-    );
-    let name = pr.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Tekton, &pr).await;
-    finished(&c, &kit::pipelineruns(), &name).await;
-    let tr = &list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
     )
-    .await[0];
+    .await;
+    let tr = &task_runs_of(&c, &name).await[0];
     let step = &tr["status"]["steps"][0];
     assert_eq!(step["terminationReason"], "TaskRunImagePullFailed");
     assert_eq!(step["terminated"]["exitCode"], 1);
@@ -246,21 +260,15 @@ async fn real_cluster_tekton_synthetic_steps_have_the_v0_70_start_times() {
     assert!(step.get("running").is_none() && step.get("waiting").is_none());
 
     // A running step keeps its own start when cancelled.
-    let pr = built(
+    let (name, _) = run_to_end(
+        &c,
         ExecutionEngine::Tekton,
         "team-a/Deployment/cancel",
         "cancel",
         None,
-    );
-    let name = pr.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Tekton, &pr).await;
-    finished(&c, &kit::pipelineruns(), &name).await;
-    let tr = &list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
     )
-    .await[0];
+    .await;
+    let tr = &task_runs_of(&c, &name).await[0];
     let pod = &list(
         &c,
         &kit::pods(),
@@ -299,12 +307,7 @@ async fn real_cluster_children_linger_after_their_run_is_deleted() {
     // A new run under the same name while the old children are still there.
     let second = create(&c, ExecutionEngine::Tekton, &pr).await;
     let second_uid = second["metadata"]["uid"].as_str().expect("uid").to_string();
-    let by_name = list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
-    )
-    .await;
+    let by_name = task_runs_of(&c, &name).await;
     assert!(
         by_name.iter().any(
             |t| t["metadata"]["labels"]["tekton.dev/pipelineRunUID"] == first_uid
@@ -317,12 +320,7 @@ async fn real_cluster_children_linger_after_their_run_is_deleted() {
     assert_eq!(condition(&done, "Succeeded")["status"], "True");
     emu.gc_idle().await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let left = list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
-    )
-    .await;
+    let left = task_runs_of(&c, &name).await;
     assert!(!left.is_empty());
     assert!(left
         .iter()
@@ -337,21 +335,15 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
     // admission and the TaskRun says so with the API server's message.
     emu.admission()
         .pod_security(NS, PodSecurityLevel::Restricted);
-    let pr = built(
+    let (name, _) = run_to_end(
+        &c,
         ExecutionEngine::Tekton,
         "team-a/Deployment/psa",
         "success",
         None,
-    );
-    let name = pr.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Tekton, &pr).await;
-    finished(&c, &kit::pipelineruns(), &name).await;
-    let tr = &list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
     )
-    .await[0];
+    .await;
+    let tr = &task_runs_of(&c, &name).await[0];
     let cond = condition(tr, "Succeeded");
     assert_eq!(cond["reason"], "PodAdmissionFailed");
     assert!(
@@ -361,15 +353,14 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
         "{cond}"
     );
     // Our Job's pod template passes `restricted`.
-    let job = built(
+    let (_, done) = run_to_end(
+        &c,
         ExecutionEngine::Job,
         "team-a/Deployment/psa-job",
         "success",
         None,
-    );
-    let jname = job.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Job, &job).await;
-    let done = finished(&c, &kit::jobs(), &jname).await;
+    )
+    .await;
     assert_eq!(condition(&done, "Complete")["status"], "True");
     emu.admission().clear();
 
@@ -380,25 +371,19 @@ async fn real_cluster_refused_pods_end_runs_as_the_controllers_report_them() {
         resource: "pods".into(),
         hard: 0,
     });
-    let pr = built(
+    let (name, done) = run_to_end(
+        &c,
         ExecutionEngine::Tekton,
         "team-a/Deployment/quota",
         "success",
         Some(600),
-    );
-    let name = pr.metadata.name.clone().expect("name");
-    create(&c, ExecutionEngine::Tekton, &pr).await;
-    let done = finished(&c, &kit::pipelineruns(), &name).await;
+    )
+    .await;
     assert_eq!(
         condition(&done, "Succeeded")["reason"],
         "PipelineRunTimeout"
     );
-    let tr = &list(
-        &c,
-        &kit::taskruns(),
-        &format!("tekton.dev/pipelineRun={name}"),
-    )
-    .await[0];
+    let tr = &task_runs_of(&c, &name).await[0];
     let msg = condition(tr, "Succeeded")["message"]
         .as_str()
         .unwrap()
