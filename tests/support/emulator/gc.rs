@@ -378,16 +378,8 @@ impl Store {
         if !deleting(&ns_obj) {
             return;
         }
-        for ty in 0..self.registry.kinds.len() {
-            if !self.registry.kinds[ty].namespaced {
-                continue;
-            }
-            let victims: Vec<Arc<Value>> = inner.objects[ty]
-                .iter()
-                .filter(|(k, _)| k.0 == name)
-                .map(|(_, v)| v.clone())
-                .collect();
-            for v in victims {
+        for ty in self.namespaced_kinds() {
+            for v in objects_in(inner, ty, name) {
                 if !deleting(&v) {
                     self.delete_locked(inner, ty, v, Propagation::Background);
                 }
@@ -474,16 +466,8 @@ impl Store {
     }
 
     fn purge_namespace(&self, inner: &mut Inner, ns: &str) {
-        for ty in 0..self.registry.kinds.len() {
-            if !self.registry.kinds[ty].namespaced {
-                continue;
-            }
-            let victims: Vec<Arc<Value>> = inner.objects[ty]
-                .iter()
-                .filter(|(k, _)| k.0 == ns)
-                .map(|(_, v)| v.clone())
-                .collect();
-            for v in victims {
+        for ty in self.namespaced_kinds() {
+            for v in objects_in(inner, ty, ns) {
                 // Dependents may already have been collected via their owner.
                 let key = (
                     ns.to_string(),
@@ -495,4 +479,21 @@ impl Store {
             }
         }
     }
+
+    /// The indexes of the namespaced kinds.
+    fn namespaced_kinds(&self) -> Vec<usize> {
+        (0..self.registry.kinds.len())
+            .filter(|&ty| self.registry.kinds[ty].namespaced)
+            .collect()
+    }
+}
+
+/// The objects of kind `ty` in namespace `ns`, as they are now (a kind's
+/// list is taken after the kinds before it were deleted).
+fn objects_in(inner: &Inner, ty: usize, ns: &str) -> Vec<Arc<Value>> {
+    inner.objects[ty]
+        .iter()
+        .filter(|(k, _)| k.0 == ns)
+        .map(|(_, v)| v.clone())
+        .collect()
 }
