@@ -23,7 +23,7 @@ use futures::stream::{self, StreamExt};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::bench_stats::{measure, percentile};
-use support::{Emulator, Verb};
+use support::{harness, Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
     spawn_controller, ControllerConfig, ControllerOptions, NoopHooks, ReconcileHooks,
@@ -154,21 +154,9 @@ impl ReconcileHooks for Recorder {
 }
 
 fn wfe(name: &str, target: &str) -> Result<WorkflowExecution, BoxError> {
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "kubernaut.ai/v1alpha1",
-        "kind": "WorkflowExecution",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "remediationRequestRef": {"name": format!("rr-{name}"), "kind": "RemediationRequest", "namespace": NS},
-            "workflowRef": {
-                "workflowId": "wf-restart", "workflowName": "restart", "actionType": "RestartDeployment",
-                "version": "1.0.0", "executionBundle": "quay.io/kubernaut/restart@sha256:abc",
-                "executionEngine": "job"
-            },
-            "targetResource": target,
-            "parameters": {"REPLICAS": "3"},
-        }
-    }))?)
+    Ok(serde_json::from_value(harness::wfe_in(
+        NS, name, target, "job", None,
+    ))?)
 }
 
 /// 1,000 targets, each with a WFE that completed just now and a new one.

@@ -36,10 +36,10 @@ use arc_swap::ArcSwap;
 use futures::stream::{self, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::bench_stats::percentile;
 use support::simulator::Simulator;
-use support::{Emulator, Verb};
+use support::{harness, Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::controller::{
     spawn_controller, ControllerConfig, ControllerHandle, ControllerOptions, InMemoryAuditSink,
@@ -116,26 +116,9 @@ async fn controller(
 }
 
 fn wfe(name: &str, target: &str, scenario: Option<&str>) -> Result<WorkflowExecution, BoxError> {
-    let mut params = serde_json::Map::new();
-    params.insert("REPLICAS".into(), json!("3"));
-    if let Some(s) = scenario {
-        params.insert("SIM_SCENARIO".into(), json!(s));
-    }
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "kubernaut.ai/v1alpha1",
-        "kind": "WorkflowExecution",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "remediationRequestRef": {"name": format!("rr-{name}"), "kind": "RemediationRequest", "namespace": NS},
-            "workflowRef": {
-                "workflowId": "wf-restart", "workflowName": "restart", "actionType": "RestartDeployment",
-                "version": "1.0.0", "executionBundle": "quay.io/kubernaut/restart@sha256:abc",
-                "executionEngine": "tekton"
-            },
-            "targetResource": target,
-            "parameters": Value::Object(params),
-        }
-    }))?)
+    Ok(serde_json::from_value(harness::wfe_in(
+        NS, name, target, "tekton", scenario,
+    ))?)
 }
 
 /// Create many objects with a few concurrent requests.

@@ -359,6 +359,30 @@ pub fn reason_of(w: &WorkflowExecution) -> String {
 
 /// A WFE document; `scenario` selects the simulator's outcome.
 pub fn wfe(name: &str, target: &str, engine: &str, scenario: Option<&str>) -> Value {
+    wfe_of(NS, name, target, engine, scenario)
+}
+
+/// The same WFE with `metadata.namespace` set to `namespace` (and its
+/// RemediationRequest there too), for clients that create it as it is.
+pub fn wfe_in(
+    namespace: &str,
+    name: &str,
+    target: &str,
+    engine: &str,
+    scenario: Option<&str>,
+) -> Value {
+    let mut w = wfe_of(namespace, name, target, engine, scenario);
+    w["metadata"]["namespace"] = json!(namespace);
+    w
+}
+
+fn wfe_of(
+    rr_namespace: &str,
+    name: &str,
+    target: &str,
+    engine: &str,
+    scenario: Option<&str>,
+) -> Value {
     let mut params = serde_json::Map::new();
     params.insert("REPLICAS".into(), json!("3"));
     if let Some(s) = scenario {
@@ -369,7 +393,7 @@ pub fn wfe(name: &str, target: &str, engine: &str, scenario: Option<&str>) -> Va
         "kind": "WorkflowExecution",
         "metadata": {"name": name},
         "spec": {
-            "remediationRequestRef": {"name": format!("rr-{name}"), "kind": "RemediationRequest", "namespace": NS},
+            "remediationRequestRef": {"name": format!("rr-{name}"), "kind": "RemediationRequest", "namespace": rr_namespace},
             "workflowRef": {
                 "workflowId": "wf-restart", "workflowName": "restart", "actionType": "RestartDeployment",
                 "version": "1.0.0", "executionBundle": "quay.io/kubernaut/restart@sha256:abc",
