@@ -16,6 +16,7 @@ use kube::api::{
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::ResourceExt;
 use serde_json::{json, Value};
+use support::harness::eventually;
 use support::simulator::{kit, Scenario, SimConfig, Simulator};
 use support::{Emulator, FaultRule, Verb};
 use wfe_engine::api::WorkflowExecution;
@@ -53,21 +54,6 @@ fn wfe_json(name: &str) -> Value {
 
 fn wfe(name: &str) -> WorkflowExecution {
     serde_json::from_value(wfe_json(name)).unwrap()
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < end {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

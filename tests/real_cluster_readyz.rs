@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use support::simulator::Simulator;
 use support::Emulator;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::cli::run::{run_until, RunArgs};
 
@@ -27,14 +26,7 @@ struct Cli {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, buf.split_once("\r\n\r\n")?.1.to_string()))
+    support::bin::http_get_async(addr, path).await.ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

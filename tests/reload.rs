@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use atomic_writer::{read_payload, variant, ConfigMapVolume, Payload};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wfe_engine::engine::decide;
 use wfe_engine::engine::rule_tests::run_rule_tests;
 use wfe_engine::observe::Facts;
@@ -590,15 +589,5 @@ fn changed_file(a: &Payload, b: &Payload) -> (String, Vec<u8>) {
 
 /// A minimal HTTP/1.1 GET: (status code, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let code = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    support::bin::http_get_async(addr, path).await.expect("GET")
 }

@@ -500,11 +500,8 @@ async fn a_refused_candidate_is_reported_never_evaluated_and_the_last_good_one_s
     engine.stop().await;
 }
 
-async fn get(addr: std::net::SocketAddr, path: &'static str) -> Option<(u16, String)> {
-    tokio::task::spawn_blocking(move || bin::http_get(addr, path))
-        .await
-        .unwrap()
-        .ok()
+async fn get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    bin::http_get_async(addr, path).await.ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,17 +11,15 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use bin::{http_get, shipped_rules, unreachable_kubeconfig, Process};
+use bin::{shipped_rules, unreachable_kubeconfig, Process};
 use harness::{phase_of, wfe, EXEC_NS, NS};
 use kube::api::{Api, PostParams};
 use support::simulator::Simulator;
 use support::{Emulator, Verb};
 use wfe_engine::api::WorkflowExecution;
 
-async fn get(addr: SocketAddr, path: &'static str) -> std::io::Result<(u16, String)> {
-    tokio::task::spawn_blocking(move || http_get(addr, path))
-        .await
-        .expect("http task")
+async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    support::bin::http_get_async(addr, path).await
 }
 
 /// Poll without blocking the runtime the emulator serves from.

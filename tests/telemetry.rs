@@ -20,7 +20,6 @@ use kube::api::{Api, PostParams};
 use kube::Client;
 use support::simulator::Simulator;
 use support::Emulator;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wfe_engine::api::WorkflowExecution;
@@ -41,15 +40,7 @@ fn free_addr() -> SocketAddr {
 
 /// A plain HTTP/1.0 GET: (status, body).
 async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
+    support::bin::http_get_async(addr, path).await.ok()
 }
 
 struct Running {

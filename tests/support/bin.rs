@@ -127,6 +127,15 @@ impl Drop for Process {
     }
 }
 
+/// [`http_get`] from async code: on the blocking pool, so the runtime
+/// serving the request (an emulator, a controller) is not blocked.
+pub async fn http_get_async(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || http_get(addr, &path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 /// `GET path` over HTTP/1.1; (status code, body). Errors are connection
 /// failures (the server is not listening yet).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
