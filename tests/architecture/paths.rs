@@ -153,26 +153,20 @@ fn parse_tree(
             Some(n) if n.is("::") => {
                 *j += 1;
             }
-            Some(n) if n.is("as") => {
-                let alias = tokens.get(*j + 1).map(|a| a.text.clone());
-                *j += 2;
+            next => {
+                // `a::b as c` names c; `a::b` (or `a::b::self`) names b.
+                let renamed = next.is_some_and(|n| n.is("as"));
+                let alias = tokens
+                    .get(*j + 1)
+                    .filter(|_| renamed)
+                    .map(|a| a.text.clone());
+                if renamed {
+                    *j += 2;
+                }
                 if path.last().is_some_and(|s| s == "self") {
                     path.pop();
                 }
-                out.push(UseItem {
-                    path,
-                    alias,
-                    glob: false,
-                    public,
-                    line,
-                });
-                return;
-            }
-            _ => {
-                if path.last().is_some_and(|s| s == "self") {
-                    path.pop();
-                }
-                let alias = path.last().cloned();
+                let alias = alias.or_else(|| path.last().cloned());
                 out.push(UseItem {
                     path,
                     alias,
