@@ -62,6 +62,16 @@ fn records(o: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The change of `field` in a diff record.
+fn change<'a>(r: &'a Value, field: &str) -> &'a Value {
+    r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == field)
+        .unwrap_or_else(|| panic!("no change of {field} in {r:#}"))
+}
+
 fn fields(r: &Value) -> BTreeSet<String> {
     r["changes"]
         .as_array()
@@ -147,12 +157,7 @@ fn diff_lists_exactly_the_decisions_the_three_edits_change() {
         );
         assert_ne!(d["baseRevision"], d["candidateRevision"]);
         if source.contains("job-podfailurepolicy-failuretarget.yaml") {
-            let reason = d["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["field"] == "reason")
-                .unwrap();
+            let reason = change(d, "reason");
             assert_eq!(reason["base"], "TaskFailed");
             assert_eq!(reason["candidate"], "ConfigurationError");
             assert!(f.contains("classificationRule"), "{f:?}");
@@ -166,12 +171,7 @@ fn diff_lists_exactly_the_decisions_the_three_edits_change() {
                 .map(|s| s.to_string())
                 .collect();
             assert!(f.is_subset(&allowed), "{source}: {f:?}");
-            let s = d["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["field"] == "summary")
-                .unwrap();
+            let s = change(d, "summary");
             assert!(s["base"].as_str().unwrap().contains(OLD_OOM), "{source}");
             assert!(
                 s["candidate"].as_str().unwrap().contains(NEW_OOM),
@@ -297,12 +297,7 @@ spec:
                 .contains("three minutes after a success")
         })
         .expect("the scenario is listed");
-    let phase = d["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["field"] == "phase")
-        .unwrap();
+    let phase = change(&d, "phase");
     assert_eq!(phase["base"], "Pending");
     assert_eq!(phase["candidate"], "Running");
 
