@@ -3,7 +3,10 @@
 //! 1. a `List` of N PipelineRuns (one capture each): read (parse + group)
 //!    and decide every capture, as `dry-run` does;
 //! 2. one failed PipelineRun with N TaskRuns and N Pods (2N + 1 objects):
-//!    read, then observe + decide it.
+//!    read, then observe + decide it;
+//! 3. the List of (1) saved as JSON: the capture reader's JSON parse, which
+//!    refuses a key written twice, against plain `serde_json::Value` (which
+//!    keeps the last one silently), to show what that check costs.
 //!
 //! For N = 1,000, 4,000 and 10,000, the median of a few runs and the time
 //! per object relative to N = 1,000 (1.0 = linear).
@@ -190,4 +193,43 @@ fn main() {
         "\nOne failed PipelineRun with N TaskRuns and N Pods:",
         &rows,
     );
+
+    println!("\nThe List of N PipelineRuns as JSON, parse only (median of {RUNS}):");
+    println!(
+        "{:>8} {:>9} {:>22} {:>18} {:>8}",
+        "N", "KB", "duplicate keys refused", "serde_json::Value", "ratio"
+    );
+    for n in SIZES {
+        let value: serde_json::Value = serde_yaml::from_str(&list_of_runs(n)).expect("yaml");
+        let text = serde_json::to_string_pretty(&value).expect("json");
+        let strict = median(
+            (0..RUNS)
+                .map(|_| {
+                    time(|| wfe_engine::input::json::parse_stream(black_box(&text)).expect("json"))
+                })
+                .collect(),
+        );
+        let plain = median(
+            (0..RUNS)
+                .map(|_| {
+                    time(|| {
+                        serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("json")
+                    })
+                })
+                .collect(),
+        );
+        println!(
+            "{n:>8} {:>9} {strict:>22.2?} {plain:>18.2?} {:>8.2}",
+            text.len() / 1024,
+            strict.as_secs_f64() / plain.as_secs_f64()
+        );
+    }
+}
+
+/// Wall time of one call; the result is dropped inside the timing, as a
+/// reader's would be after use.
+fn time<T>(f: impl FnOnce() -> T) -> Duration {
+    let t = Instant::now();
+    black_box(f());
+    t.elapsed()
 }

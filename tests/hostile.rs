@@ -336,6 +336,26 @@ fn duplicate_keys_name_both_lines() {
     measured("two documents glued without ---", &r);
     r.assert_ends(2, "without a `---` line between them");
     assert!(r.stderr.contains("glued.yaml:9:"), "{}", r.summary());
+    // The same run saved as JSON (`kubectl get -o json`), one key twice.
+    let value: serde_json::Value = serde_yaml::from_str(FAILED_RUN).unwrap();
+    let json = serde_json::to_string_pretty(&value).unwrap();
+    let once = "\"startTime\": \"2026-03-01T10:00:00Z\"";
+    assert!(json.contains(once), "{json}");
+    let twice = json.replacen(
+        once,
+        &format!("{once},\n    \"startTime\": \"2026-03-01T09:00:00Z\""),
+        1,
+    );
+    let capture = write(dir.path(), "dup.json", &twice);
+    let r = run(&["dry-run", capture.to_str().unwrap()], None);
+    measured("duplicate key in a JSON capture", &r);
+    r.assert_ends(2, "duplicate key `startTime` in one object");
+    let line = twice.lines().position(|l| l.contains("09:00:00Z")).unwrap() + 1;
+    assert!(
+        r.stderr.contains(&format!("dup.json:{line}:")),
+        "{}",
+        r.summary()
+    );
 }
 
 #[test]

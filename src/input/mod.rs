@@ -9,11 +9,14 @@
 //!   metadata (`/dev/zero` reports length 0);
 //! - a directory is listed with a file budget, and its files are read under
 //!   a total byte budget;
-//! - text is UTF-8, with a leading byte-order mark dropped.
+//! - text is UTF-8, with a leading byte-order mark dropped;
+//! - a key written twice in one mapping is an error, in YAML ([`yaml`]) and
+//!   in JSON ([`json`]).
 
 mod dir;
 mod error;
 mod file;
+pub mod json;
 mod text;
 pub mod yaml;
 

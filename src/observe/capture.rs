@@ -161,23 +161,17 @@ fn parse_yaml(file: &str, text: &str) -> Result<Vec<Value>, CaptureError> {
     })
 }
 
-/// serde_yaml appends " at line L column C"; the error already leads with it.
-fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
-}
-
+/// Through [`input::json`]: a key written twice in one object refused, as
+/// in YAML.
 fn parse_json(file: &str, text: &str) -> Result<Vec<Value>, CaptureError> {
+    let values = input::json::parse_stream(text).map_err(|e| CaptureError::Json {
+        file: file.into(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
     let mut out = Vec::new();
-    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
-        let v = v.map_err(|e| CaptureError::Json {
-            file: file.into(),
-            line: e.line(),
-            column: e.column(),
-            message: strip_location(&e.to_string()),
-        })?;
+    for v in values {
         match v {
             // A bare JSON array is read as a list of objects.
             Value::Array(items) => out.extend(items),
