@@ -7,7 +7,6 @@
 //! same mistake ([`super::yaml`]); this is the JSON half. Nesting is bounded
 //! by serde_json's own recursion limit (128).
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -109,11 +108,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        // serde_json's Map may be ordered or not; a set of seen keys works
-        // for both and costs one hash per key.
-        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            if out.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "duplicate key `{key}` in one object (the second value would silently replace the first)"
                 )));
