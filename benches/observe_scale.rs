@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use support::bench_stats::{measure as measure_runs, percentile};
 use wfe_engine::engine::{decide, scenario};
 use wfe_engine::observe::{self, Capture, EnvFacts};
 use wfe_engine::rules::{self, RuleSet};
@@ -124,7 +125,7 @@ fn decide_all(set: &RuleSet, caps: &[Capture]) -> usize {
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    v[v.len() / 2]
+    percentile(&v, 0.5).unwrap_or_default()
 }
 
 /// Median (read, observe + decide) over `RUNS` runs; checks the answer.
@@ -202,34 +203,16 @@ fn main() {
     for n in SIZES {
         let value: serde_json::Value = serde_yaml::from_str(&list_of_runs(n)).expect("yaml");
         let text = serde_json::to_string_pretty(&value).expect("json");
-        let strict = median(
-            (0..RUNS)
-                .map(|_| {
-                    time(|| wfe_engine::input::json::parse_stream(black_box(&text)).expect("json"))
-                })
-                .collect(),
-        );
-        let plain = median(
-            (0..RUNS)
-                .map(|_| {
-                    time(|| {
-                        serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("json")
-                    })
-                })
-                .collect(),
-        );
+        let (strict, _) = measure_runs(RUNS, || {
+            black_box(wfe_engine::input::json::parse_stream(black_box(&text)).expect("json"));
+        });
+        let (plain, _) = measure_runs(RUNS, || {
+            black_box(serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("json"));
+        });
         println!(
             "{n:>8} {:>9} {strict:>22.2?} {plain:>18.2?} {:>8.2}",
             text.len() / 1024,
             strict.as_secs_f64() / plain.as_secs_f64()
         );
     }
-}
-
-/// Wall time of one call; the result is dropped inside the timing, as a
-/// reader's would be after use.
-fn time<T>(f: impl FnOnce() -> T) -> Duration {
-    let t = Instant::now();
-    black_box(f());
-    t.elapsed()
 }

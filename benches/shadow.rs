@@ -161,9 +161,7 @@ fn wfe(name: &str, target: &str) -> Result<WorkflowExecution, BoxError> {
 
 /// 1,000 targets, each with a WFE that completed just now and a new one.
 async fn populate(api: &Api<WorkflowExecution>) -> Result<(), BoxError> {
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let stamp = support::simulator::kit::now();
     let errors = stream::iter(0..TARGETS)
         .map(|i| {
             let (api, stamp) = (api.clone(), stamp.clone());

@@ -5,6 +5,7 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use support::hostile::PENDING_WFE;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wfe-engine"))
@@ -188,18 +189,7 @@ fn dry_run_reads_stdin_and_explains() {
 fn dry_run_with_a_pending_wfe_and_history_shows_the_hold() {
     let dir = tempfile::tempdir().unwrap();
     let wfe = dir.path().join("wfe.yaml");
-    std::fs::write(
-        &wfe,
-        r#"apiVersion: kubernaut.ai/v1alpha1
-kind: WorkflowExecution
-metadata: {name: next, namespace: default, uid: u-1}
-spec:
-  remediationRequestRef: {name: rr-1}
-  targetResource: default/deployment/app
-  workflowRef: {workflowId: w, workflowName: w, actionType: a, version: "1", executionBundle: b, executionEngine: tekton}
-"#,
-    )
-    .unwrap();
+    std::fs::write(&wfe, PENDING_WFE).unwrap();
     let hist = dir.path().join("history.yaml");
     std::fs::write(
         &hist,

@@ -473,12 +473,7 @@ async fn run_takes_a_kubectl_server_side_apply_and_reports_it_on_the_configmap()
     }
     let e = wait_for_event(&client, "RulesApplied", |e| note(e).contains(&revision)).await;
     assert_eq!(e.reporting_controller.as_deref(), Some("wfe-engine"));
-    p.terminate();
-    assert!(
-        p.wait_exit(Duration::from_secs(10)).is_some(),
-        "{}",
-        p.output()
-    );
+    p.terminate_and_wait(Duration::from_secs(10));
 }
 
 #[test]

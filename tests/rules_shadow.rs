@@ -630,12 +630,7 @@ async fn run_serves_the_disagreements_at_rules_shadow_and_in_the_metrics() {
     assert_eq!(fields["base_reason"], "TaskFailed", "{entry}");
     assert_eq!(fields["candidate_reason"], "ConfigurationError", "{entry}");
     assert_eq!(fields["candidate_revision"], candidate_revision, "{entry}");
-    p.terminate();
-    assert!(
-        p.wait_exit(Duration::from_secs(10)).is_some(),
-        "{}",
-        p.output()
-    );
+    p.terminate_and_wait(Duration::from_secs(10));
 }
 
 #[test]

@@ -134,6 +134,15 @@ async fn create_all(api: &Api<WorkflowExecution>, items: Vec<WorkflowExecution>)
         .await
 }
 
+/// The status Tekton writes when a one-task PipelineRun succeeded at `stamp`.
+fn succeeded_status(stamp: &str) -> serde_json::Value {
+    json!({"status": {
+        "startTime": stamp, "completionTime": stamp,
+        "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded",
+            "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
+            "lastTransitionTime": stamp}]}})
+}
+
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<(), BoxError>
 where
     F: FnMut() -> Fut,
@@ -282,9 +291,7 @@ async fn figures(gc: Option<Duration>) -> Result<(), BoxError> {
 
     // Finish the executions at ~500/s, as Tekton would.
     emu.log().clear();
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let stamp = support::simulator::kit::now();
     let ticker = Arc::new(tokio::sync::Semaphore::new(0));
     let feeder = {
         let ticker = ticker.clone();
@@ -303,13 +310,12 @@ async fn figures(gc: Option<Duration>) -> Result<(), BoxError> {
                     p.forget();
                 }
                 let name = lock_name(&format!("bench/Deployment/fly-{i}"));
-                let body = json!({"status": {
-                    "startTime": stamp, "completionTime": stamp,
-                    "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded",
-                        "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
-                        "lastTransitionTime": stamp}]}});
                 let _ = prs
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&succeeded_status(&stamp)),
+                    )
                     .await;
             }
         })

@@ -25,7 +25,10 @@ use support::bench_stats::percentile;
 use wfe_engine::api::WorkflowExecution;
 use wfe_engine::execute::{self, lock_name, pipeline_run_resource, BuildInput, ExecutionEngine};
 
-use super::{client_for, http_get, rss_kib_of, wait_until, wfe, BoxError, CHILD_ENV, EXEC_NS, NS};
+use super::{
+    client_for, http_get, rss_kib_of, succeeded_status, wait_until, wfe, BoxError, CHILD_ENV,
+    EXEC_NS, NS,
+};
 
 const IN_FLIGHT: usize = 1_000;
 const BATCH_LABEL: &str = "bench-batch";
@@ -103,9 +106,7 @@ async fn populate(client: &kube::Client, n: usize) -> Result<Duration, BoxError>
     let prs: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), EXEC_NS, &pipeline_run_resource());
     let started = Instant::now();
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let stamp = support::simulator::kit::now();
     let errors = stream::iter(0..n)
         .map(|i| {
             let (wfes, prs, stamp) = (wfes.clone(), prs.clone(), stamp.clone());
@@ -128,19 +129,23 @@ async fn populate(client: &kube::Client, n: usize) -> Result<Duration, BoxError>
                 prs.create(&PostParams::default(), &pr)
                     .await
                     .map_err(|e| e.to_string())?;
-                let cond = json!([{"type": "Succeeded", "status": "True", "reason": "Succeeded",
-                    "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
-                    "lastTransitionTime": stamp}]);
-                let pr_status = json!({"status": {"startTime": stamp, "completionTime": stamp, "conditions": cond}});
-                prs.patch_status(&lock_name(&target), &PatchParams::default(), &Patch::Merge(&pr_status))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                prs.patch_status(
+                    &lock_name(&target),
+                    &PatchParams::default(),
+                    &Patch::Merge(&succeeded_status(&stamp)),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 let wfe_status = json!({"status": {
                     "phase": "Completed", "startTime": stamp, "completionTime": stamp,
                     "executionRef": {"name": lock_name(&target)}}});
-                wfes.patch_status(&format!("mem-{i}"), &PatchParams::default(), &Patch::Merge(&wfe_status))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                wfes.patch_status(
+                    &format!("mem-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(&wfe_status),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 Ok::<(), String>(())
             }
         })
@@ -353,9 +358,7 @@ async fn fly(client: &kube::Client) -> Result<(f64, f64, f64), BoxError> {
     let running_per_s = IN_FLIGHT as f64 / last_running.duration_since(first_create).as_secs_f64();
 
     // Finish their PipelineRuns at ~500/s, as Tekton would.
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let stamp = support::simulator::kit::now();
     let finished: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let pace = Instant::now();
     stream::iter(0..IN_FLIGHT)
@@ -364,13 +367,12 @@ async fn fly(client: &kube::Client) -> Result<(f64, f64, f64), BoxError> {
             async move {
                 tokio::time::sleep_until((pace + Duration::from_millis(2 * i as u64)).into()).await;
                 let name = lock_name(&format!("bench/Deployment/fly-{i}"));
-                let body = json!({"status": {
-                    "startTime": stamp, "completionTime": stamp,
-                    "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded",
-                        "message": "Tasks Completed: 1 (Failed: 0, Cancelled 0), Skipped: 0",
-                        "lastTransitionTime": stamp}]}});
                 if prs
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&succeeded_status(&stamp)),
+                    )
                     .await
                     .is_ok()
                 {

@@ -105,6 +105,19 @@ impl Process {
         assert!(ok, "kill -TERM failed");
     }
 
+    /// SIGTERM, then wait at most `timeout` for the exit; fails the test
+    /// with the process's output if it does not end.
+    pub fn terminate_and_wait(&mut self, timeout: Duration) -> ExitStatus {
+        self.terminate();
+        match self.wait_exit(timeout) {
+            Some(status) => status,
+            None => panic!(
+                "still running {timeout:?} after SIGTERM:\n{}",
+                self.output()
+            ),
+        }
+    }
+
     /// Wait for the process to end, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + timeout;

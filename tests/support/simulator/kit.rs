@@ -50,10 +50,9 @@ pub fn events() -> ApiResource {
     resource("", "v1", "Event", "events")
 }
 
+/// Now, as the API server writes timestamps (whole seconds, `Z`).
 pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    crate::emulator::store::now_rfc3339()
 }
 
 /// Namespaced handle on one kind.
